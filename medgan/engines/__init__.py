@@ -1,0 +1,6 @@
+"""pytorch-ignite training workflows built on ``monai.engines.Trainer``."""
+
+from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
+from medgan.engines.precision import Precision, resolve_amp
+
+__all__ = ["AdversarialTrainer", "Precision", "resolve_amp", "unwrap"]

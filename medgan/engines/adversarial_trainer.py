@@ -1,0 +1,196 @@
+"""The one adversarial training step every medgan workflow shares, on ``monai.engines.Trainer``.
+
+An iteration takes a batch of real images and runs ``d_steps`` discriminator updates, each on freshly drawn
+latents (MONAI's ``GanTrainer`` reuses one set of fakes for all of them), then ``g_steps`` generator updates.
+Workflows change the step by overriding its parts, never by copying it:
+
+- :meth:`sample_latents` / :meth:`generate` — what the generator takes and how it is called;
+- :meth:`discriminator_loss` / :meth:`generator_loss` — return a dict of named loss terms whose ``"loss_d"`` /
+  ``"loss_g"`` entry is optimised (regularisers, reconstruction losses and lazy regularisation add terms here);
+- :meth:`after_generator_step` — e.g. noise-amplitude or resolution schedules.
+
+Because it is a MONAI ``Trainer``, MONAI and ignite handlers attach as usual. Forward passes run under autocast
+when ``amp`` is set; float16 adds one ``GradScaler`` per optimizer. With DistributedDataParallel the network that
+is not being optimised runs under ``no_sync`` and with ``requires_grad`` off, as in stylegan2-ada-pytorch.
+The output of an iteration is ``{"real", "fake", "loss_d", "loss_g", ...}``, losses as detached 0-d tensors (no
+host synchronisation in the step; handlers convert them when they log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import torch
+from monai.engines import Trainer
+from torch import nn
+from torch.optim import Optimizer
+
+from medgan.engines.precision import Precision, resolve_amp
+from medgan.losses import AdversarialLoss, gradient_penalty
+
+
+def unwrap(network: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel (or DataParallel) wrapper, else the module itself."""
+    return network.module if isinstance(network, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else network
+
+
+def set_requires_grad(network: nn.Module, flag: bool) -> None:
+    for p in network.parameters():
+        p.requires_grad_(flag)
+
+
+def no_sync(network: nn.Module) -> contextlib.AbstractContextManager:
+    """Skip DDP's gradient all-reduce for a forward whose backward must not update ``network``."""
+    return network.no_sync() if isinstance(network, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
+
+
+def images_from_batch(batch: torch.Tensor | Sequence | dict, device: torch.device, non_blocking: bool) -> torch.Tensor:
+    """The real images of a data-loader batch: a tensor, the first item of a sequence, or ``batch["image"]``."""
+    if isinstance(batch, dict):
+        batch = batch["image"]
+    elif isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    return torch.as_tensor(batch).to(device, non_blocking=non_blocking)
+
+
+class AdversarialTrainer(Trainer):
+    """Trains a generator against a discriminator.
+
+    Args:
+        device: where the networks and batches live.
+        max_epochs: passes over ``train_data_loader``.
+        train_data_loader: yields real images (B, C, *spatial), as a tensor, a sequence or ``{"image": ...}``.
+        generator: latents -> images; may be wrapped in DistributedDataParallel.
+        discriminator: images -> logits of any shape; may be wrapped in DistributedDataParallel.
+        g_optimizer, d_optimizer: their optimizers.
+        latent_shape: shape of one latent without the batch axis, e.g. ``(100,)``.
+        loss: an :class:`AdversarialLoss` or its kind (``"bce"``, ``"hinge"``, ``"wgan"``).
+        d_steps, g_steps: discriminator and generator updates per iteration.
+        lambda_grad_penalty: weight of the WGAN-GP penalty in the discriminator loss (0: off).
+        amp: mixed precision: false, true/"bf16", or "fp16" (CUDA only).
+        g_lr_scheduler, d_lr_scheduler: optional schedulers stepped once per iteration.
+        epoch_length, non_blocking, train_handlers: as in ``monai.engines.Trainer``.
+    """
+
+    def __init__(
+        self,
+        device: torch.device | str,
+        max_epochs: int,
+        train_data_loader,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_optimizer: Optimizer,
+        d_optimizer: Optimizer,
+        latent_shape: Sequence[int],
+        loss: AdversarialLoss | str = "bce",
+        d_steps: int = 1,
+        g_steps: int = 1,
+        lambda_grad_penalty: float = 0.0,
+        amp: bool | str | None = None,
+        g_lr_scheduler=None,
+        d_lr_scheduler=None,
+        epoch_length: int | None = None,
+        non_blocking: bool = False,
+        train_handlers: Sequence | None = None,
+        prepare_batch: Callable = images_from_batch,
+    ) -> None:
+        super().__init__(
+            device=torch.device(device),
+            max_epochs=max_epochs,
+            data_loader=train_data_loader,
+            epoch_length=epoch_length,
+            non_blocking=non_blocking,
+            prepare_batch=prepare_batch,
+            handlers=None,
+            amp=False,  # precision is handled here (bf16/fp16 autocast), not by MONAI's fp16-only switch
+            decollate=False,
+        )
+        if d_steps < 1 or g_steps < 1:
+            raise ValueError(f"d_steps and g_steps must be at least 1, got {d_steps} and {g_steps}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.latent_shape = tuple(latent_shape)
+        self.adversarial_loss = AdversarialLoss(loss) if isinstance(loss, str) else loss
+        self.d_steps = d_steps
+        self.g_steps = g_steps
+        self.lambda_grad_penalty = lambda_grad_penalty
+        self.precision = Precision(self.state.device, resolve_amp(amp, self.state.device))
+        self.g_scaler = self.precision.make_scaler()
+        self.d_scaler = self.precision.make_scaler()
+        self.g_lr_scheduler = g_lr_scheduler
+        self.d_lr_scheduler = d_lr_scheduler
+        if train_handlers is not None:
+            self._register_handlers(train_handlers)
+
+    # ----------------------------------------------------------------------------------------- the parts to override
+    def sample_latents(self, batch_size: int) -> torch.Tensor:
+        """Standard normal latents (batch_size, *latent_shape)."""
+        return torch.randn((batch_size, *self.latent_shape), device=self.state.device)
+
+    def generate(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, *spatial) from latents."""
+        return self.generator(latents)
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named terms of the discriminator's objective; ``"loss_d"`` is the one minimised."""
+        with self.precision.autocast():
+            terms = {"loss_d_adv": self.adversarial_loss.discriminator(self.discriminator(real), self.discriminator(fake))}
+        if self.lambda_grad_penalty > 0:
+            terms["grad_penalty"] = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype))
+        terms["loss_d"] = terms["loss_d_adv"] + self.lambda_grad_penalty * terms.get("grad_penalty", 0.0)
+        return terms
+
+    def generator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named terms of the generator's objective; ``"loss_g"`` is the one minimised."""
+        with self.precision.autocast(), no_sync(self.discriminator):
+            return {"loss_g": self.adversarial_loss.generator(self.discriminator(fake))}
+
+    def after_generator_step(self) -> None:
+        """Called once per iteration after the generator updates."""
+
+    # ----------------------------------------------------------------------------------------------- the step itself
+    def _optimise(self, loss: torch.Tensor, optimizer: Optimizer, scaler: torch.amp.GradScaler) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One discriminator update on new fakes; returns its loss terms."""
+        with torch.no_grad(), self.precision.autocast():
+            fake = self.generate(self.sample_latents(real.shape[0]))
+        terms = self.discriminator_loss(real, fake)
+        self._optimise(terms["loss_d"], self.d_optimizer, self.d_scaler)
+        return terms
+
+    def generator_step(self, real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One generator update; returns its loss terms and the fakes it made."""
+        with self.precision.autocast():
+            fake = self.generate(self.sample_latents(real.shape[0]))
+        terms = self.generator_loss(real, fake)
+        self._optimise(terms["loss_g"], self.g_optimizer, self.g_scaler)
+        return terms, fake
+
+    def _iteration(self, engine: AdversarialTrainer, batchdata) -> dict[str, torch.Tensor]:
+        real = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking)
+        self.generator.train()
+        self.discriminator.train()
+
+        set_requires_grad(self.discriminator, True)
+        for _ in range(self.d_steps):
+            d_terms = self.discriminator_step(real)
+        set_requires_grad(self.discriminator, False)
+        for _ in range(self.g_steps):
+            g_terms, fake = self.generator_step(real)
+        set_requires_grad(self.discriminator, True)
+        self.after_generator_step()
+
+        for scheduler in (self.g_lr_scheduler, self.d_lr_scheduler):
+            if scheduler is not None:
+                scheduler.step()
+        output = {"real": real, "fake": fake.detach()}
+        output.update({name: value.detach() for name, value in {**d_terms, **g_terms}.items()})
+        return output

@@ -1,0 +1,29 @@
+"""ignite handlers: checkpoints and resume, sample grids, loss plots, progress bar, generator EMA."""
+
+from medgan.handlers.checkpoint import (
+    RandomState,
+    ResumableCheckpoint,
+    RunSettings,
+    atomic_torch_save,
+    checkpoint_files,
+    read_model_settings,
+    save_model_file,
+)
+from medgan.handlers.ema import GeneratorEMA
+from medgan.handlers.loss_plot import LossPlotter
+from medgan.handlers.progress import ProgressBar
+from medgan.handlers.samples import SampleGridSaver
+
+__all__ = [
+    "GeneratorEMA",
+    "LossPlotter",
+    "ProgressBar",
+    "RandomState",
+    "ResumableCheckpoint",
+    "RunSettings",
+    "SampleGridSaver",
+    "atomic_torch_save",
+    "checkpoint_files",
+    "read_model_settings",
+    "save_model_file",
+]

@@ -1,0 +1,187 @@
+"""Resumable training: atomic checkpoints of a whole run, automatic resume, and the model file for inference.
+
+A run owns its ``ckpt_dir``. Every ``save_every`` epochs and at the end, :class:`ResumableCheckpoint` writes
+``checkpoint_<iteration>.pt`` (ignite ``Checkpoint`` with an atomic ``DiskSaver``: a killed process never leaves
+a half-written file) holding the networks, optimizers, trainer state, random-number state and the run's settings,
+and keeps the newest ``n_saved``. It also writes ``model_file`` (see :func:`save_model_file`): the networks'
+weights with the settings that built them, everything ``inference.json`` and ``ckpt_export`` need.
+
+When the run starts and ``ckpt_dir`` holds checkpoints, the newest is loaded (``weights_only=True``) and training
+continues from it; the same command after a kill resumes instead of starting over. A checkpoint whose settings
+differ from the current ones (another bundle, another image size) stops the run with a clear message instead of
+being overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint, DiskSaver
+
+from medgan.errors import BadInputError
+
+CHECKPOINT_PREFIX = "checkpoint"
+CHECKPOINT_PATTERN = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)\.pt$")
+logger = logging.getLogger(__name__)
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class RunSettings:
+    """The settings that define a run (bundle name and network/data settings), checked when a run resumes."""
+
+    def __init__(self, bundle: str, settings: Mapping, ckpt_dir: str = "") -> None:
+        self.bundle = bundle
+        self.settings = dict(settings)
+        self.ckpt_dir = ckpt_dir
+
+    def state_dict(self) -> dict:
+        return {"bundle": self.bundle, "settings": self.settings}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        if state["bundle"] != self.bundle:
+            raise BadInputError(
+                f"{self.ckpt_dir} holds a {state['bundle']} run, not a {self.bundle} one; "
+                "set --output_dir to a new folder for this bundle."
+            )
+        changed = {k: (v, self.settings.get(k)) for k, v in state["settings"].items() if self.settings.get(k) != v}
+        if changed:
+            what = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changed.items())
+            raise BadInputError(
+                f"{self.ckpt_dir} holds a run trained with {what}; run with those settings to resume it, "
+                "or set --output_dir to a new folder to start a new run."
+            )
+
+
+class RandomState:
+    """torch's CPU and CUDA random-number state, saved so a resumed run draws the same numbers."""
+
+    def state_dict(self) -> dict:
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: Mapping) -> None:
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_model_file(path: str | os.PathLike, networks: Mapping[str, torch.nn.Module], run: RunSettings) -> None:
+    """Write ``{name: state_dict for each network, "bundle": ..., "settings": ...}`` atomically."""
+    content = {name: network.state_dict() for name, network in networks.items()}
+    content.update(run.state_dict())
+    atomic_torch_save(content, path)
+
+
+def read_model_settings(path: str | os.PathLike, bundle: str) -> dict:
+    """The settings stored in a model file written by ``bundle``, with a clear error for anything else."""
+    if not Path(path).is_file():
+        raise BadInputError(f"no model file at {path}; train the {bundle} bundle first or set --ckpt_path to its model.pt.")
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(content, Mapping) or "bundle" not in content:
+        raise BadInputError(f"{path} is not a medgan model file; set --ckpt_path to the model.pt a medgan training wrote.")
+    if content["bundle"] != bundle:
+        raise BadInputError(
+            f"{path} was trained with the {content['bundle']} bundle, not {bundle}; "
+            f"use the {content['bundle']} bundle's inference.json or a {bundle} model."
+        )
+    return dict(content["settings"])
+
+
+def checkpoint_files(ckpt_dir: str | os.PathLike) -> list[Path]:
+    """The run's checkpoints in ``ckpt_dir``, oldest first."""
+    folder = Path(ckpt_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+class ResumableCheckpoint:
+    """Save and resume a whole training run (see module docstring).
+
+    Args:
+        ckpt_dir: folder of the run's checkpoints.
+        save_dict: everything with a ``state_dict`` to save and restore, e.g. networks, optimizers, the trainer,
+            handlers with state (loss history); a :class:`RunSettings` and a :class:`RandomState` are added.
+        run_settings: the run's identity, checked on resume and stored in the model file.
+        model_networks: the networks written to ``model_file``, by the names inference loads them with.
+        model_file: path of the model file; None to skip it.
+        save_every: epochs between checkpoints.
+        n_saved: how many checkpoints to keep.
+        rank: only rank 0 writes (all ranks resume).
+    """
+
+    def __init__(
+        self,
+        ckpt_dir: str,
+        save_dict: Mapping,
+        run_settings: RunSettings,
+        model_networks: Mapping[str, torch.nn.Module] | None = None,
+        model_file: str | None = None,
+        save_every: int = 1,
+        n_saved: int = 2,
+        rank: int = 0,
+    ) -> None:
+        self.ckpt_dir = ckpt_dir
+        run_settings.ckpt_dir = ckpt_dir
+        self.run_settings = run_settings
+        self.save_dict = {**save_dict, "run_settings": run_settings, "random_state": RandomState()}
+        self.model_networks = dict(model_networks or {})
+        self.model_file = model_file
+        self.save_every = save_every
+        self.rank = rank
+        self._checkpoint = Checkpoint(
+            to_save=self.save_dict,
+            save_handler=DiskSaver(ckpt_dir, require_empty=False, atomic=True, create_dir=rank == 0),
+            filename_prefix="",
+            n_saved=n_saved,
+            global_step_transform=lambda engine, _: engine.state.iteration,
+        )
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self.resume)
+        if self.rank == 0:
+            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.save_every), self.save)
+            engine.add_event_handler(Events.COMPLETED, self.save)
+
+    def resume(self, engine: Engine) -> None:
+        """Load the newest checkpoint of ``ckpt_dir``, if any, and continue the run from it."""
+        files = checkpoint_files(self.ckpt_dir)
+        if not files:
+            return
+        latest = files[-1]
+        configured_max_epochs = engine.state.max_epochs
+        state = torch.load(latest, map_location="cpu", weights_only=True)
+        self.run_settings.load_state_dict(state["run_settings"])  # refuse a foreign run before touching anything
+        Checkpoint.load_objects(to_load=self.save_dict, checkpoint=state)
+        engine.state.max_epochs = configured_max_epochs
+        saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in files]
+        self._checkpoint.load_state_dict({"_saved": saved})
+        if engine.state.epoch >= configured_max_epochs:
+            logger.info(f"{latest} already finished {engine.state.epoch} epochs; raise --max_epochs to train further.")
+        else:
+            logger.info(f"resumed from {latest} at epoch {engine.state.epoch}, iteration {engine.state.iteration}.")
+
+    def save(self, engine: Engine) -> None:
+        """Write a checkpoint (unless this iteration already has one) and the model file."""
+        last = self._checkpoint.last_checkpoint
+        if last is None or Path(last).name != f"{CHECKPOINT_PREFIX}_{engine.state.iteration}.pt":
+            self._checkpoint(engine)
+        if self.model_file is not None:
+            save_model_file(self.model_file, self.model_networks, self.run_settings)

@@ -1,0 +1,88 @@
+"""The loss curves of a run: kept across resumes, written as a CSV and a PNG plot."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from ignite.engine import Engine, Events  # noqa: E402
+
+
+class LossPlotter:
+    """Record the scalar loss terms of the iteration output every ``log_every`` iterations; plot them per epoch.
+
+    Writes ``<output_dir>/losses.csv`` (iteration and one column per term) and ``<output_dir>/loss.png``
+    (one panel per term). Its history is part of the checkpoint (``state_dict``), so a resumed run's plot
+    continues the interrupted one's.
+
+    Args:
+        output_dir: folder of the files.
+        log_every: iterations between recorded points (each one reads the losses to the host once).
+        plot_every: epochs between plots (also written at the end).
+        keys: the output entries to record; default every 0-d tensor entry whose name starts with ``loss`` or
+            ends with ``penalty``.
+        rank: only rank 0 records and writes.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        log_every: int = 1,
+        plot_every: int = 1,
+        keys: list[str] | None = None,
+        rank: int = 0,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.log_every = log_every
+        self.plot_every = plot_every
+        self.keys = keys
+        self.rank = rank
+        self.history: dict[str, list[float]] = {"iteration": []}
+
+    def attach(self, engine: Engine) -> None:
+        if self.rank == 0:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.log_every), self.record)
+            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.plot_every), self.write)
+            engine.add_event_handler(Events.COMPLETED, self.write)
+
+    def _terms(self, output: Mapping) -> dict[str, float]:
+        names = self.keys or [
+            k for k, v in output.items() if getattr(v, "ndim", 1) == 0 and (k.startswith("loss") or k.endswith("penalty"))
+        ]
+        return {name: float(output[name]) for name in names}
+
+    def record(self, engine: Engine) -> None:
+        terms = self._terms(engine.state.output)
+        self.history["iteration"].append(engine.state.iteration)
+        for name, value in terms.items():
+            self.history.setdefault(name, []).append(value)
+
+    def write(self, engine: Engine | None = None) -> None:
+        names = [k for k in self.history if k != "iteration" and len(self.history[k]) == len(self.history["iteration"])]
+        if not names:
+            return
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.output_dir / "losses.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["iteration", *names])
+            writer.writerows(zip(self.history["iteration"], *(self.history[n] for n in names)))
+        fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.2 * len(names)), sharex=True, squeeze=False)
+        for ax, name in zip(axes[:, 0], names):
+            ax.plot(self.history["iteration"], self.history[name], linewidth=0.8)
+            ax.set_ylabel(name)
+            ax.grid(alpha=0.3)
+        axes[-1, 0].set_xlabel("iteration")
+        fig.tight_layout()
+        fig.savefig(self.output_dir / "loss.png", dpi=100)
+        plt.close(fig)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.history = {k: list(v) for k, v in state["history"].items()}
