@@ -1,0 +1,454 @@
+"""ConSinGAN generator and discriminator, n-D, with optional CBAM attention.
+
+Hinz, Fisher, Wang and Wermter, "Improved Techniques for Training Single-Image GANs", WACV 2021,
+https://arxiv.org/abs/2003.11512 (reference code: tohinz/ConSinGAN, ``ConSinGAN/models.py``), built on SinGAN
+(Shaham, Dekel and Michaeli, ICCV 2019). CBAM: Woo et al., ECCV 2018 (see :mod:`medgan.layers.cbam`).
+
+The generator grows one stage at a time; all stages share one head (image -> features) and one tail
+(features -> image). Stage 0 turns the coarsest noise map into features; every later stage upsamples the previous
+stage's features, adds noise in feature space and refines them residually. Only the newest ``active_scales`` stages
+train, the older ones with a learning rate scaled down by ``lr_factor`` per stage of age.
+"""
+
+import copy
+from collections.abc import Mapping, Sequence
+
+import torch
+from monai.networks.blocks import Convolution
+from monai.networks.layers import Act, Conv, Norm
+from torch import nn
+
+from medgan.data.pyramid import resize_antialiased, resize_to
+from medgan.errors import BadInputError
+from medgan.layers.cbam import CBAM
+
+__all__ = [
+    "ConSinGANDiscriminator",
+    "ConSinGANGenerator",
+    "freeze_inactive_stages",
+    "init_consingan_weights",
+    "stage_parameter_groups",
+    "stages_in_state_dict",
+]
+
+WEIGHT_STD = 0.02
+"""Standard deviation of the normal initialisation of conv weights and norm scales (reference ``weights_init``)."""
+
+NORM_WEIGHT_MEAN = 1.0
+"""Mean of the normal initialisation of normalisation scales (reference ``weights_init``)."""
+
+SEED_BOUND = 2**31 - 1
+"""Exclusive upper bound of the seed drawn from torch's RNG for the fixed reconstruction noise."""
+
+CRITIC_CHANNELS = 1
+"""Output channels of the discriminator: one realness score per patch."""
+
+
+def init_consingan_weights(module: nn.Module) -> None:
+    """ConSinGAN's ``weights_init``, for ``Module.apply``: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02).
+
+    Norm biases become 0; as in the reference, conv biases keep torch's default initialisation.
+    """
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        nn.init.normal_(module.weight, 0.0, WEIGHT_STD)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and module.affine:
+        nn.init.normal_(module.weight, NORM_WEIGHT_MEAN, WEIGHT_STD)
+        nn.init.zeros_(module.bias)
+
+
+def _conv_block(
+    spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    padding: int,
+    batch_norm: bool,
+    lrelu_alpha: float,
+) -> Convolution:
+    """ConSinGAN's ``ConvBlock``: conv (stride 1), optional BatchNorm, LeakyReLU. (B, in, *s) -> (B, out, *s')."""
+    return Convolution(
+        spatial_dims,
+        in_channels,
+        out_channels,
+        kernel_size=kernel_size,
+        padding=padding,
+        adn_ordering="NA",
+        act=(Act.LEAKYRELU, {"negative_slope": lrelu_alpha, "inplace": True}),
+        norm=Norm.BATCH if batch_norm else None,
+    )
+
+
+class ConSinGANGenerator(nn.Module):
+    """ConSinGAN's ``GrowingGenerator``, n-D, with CBAM at the end of every stage.
+
+    Data flow (reference ``GrowingGenerator.forward``)::
+
+        features = body[0](head(z))                                    # stage 0, z: (B, in_channels, *shape_0)
+        for stage k >= 1:
+            up = upsample(features, shape_k)
+            features = body[k](up + noise_k * noise_amps[k]) + up      # noise_k: (B, num_features, *shape_k)
+        image = tanh(tail(features))                                    # (B, in_channels, *shape_last)
+
+    As in the reference, the noise of stage 0 is not scaled by ``noise_amps[0]`` and the later stages' noise lives in
+    feature space (``num_features`` channels). Deviation: the reference uses unpadded convs and zero-pads the input of
+    every stage (and, in generation mode, upsamples by two extra pixels); here all convs are 'same' padded
+    (``padding=1`` for ``kernel_size=3``) so every stage keeps its shape, in any dimension. Stages are upsampled
+    (bi/tri)linearly instead of bicubically (no 3D bicubic in torch).
+
+    Everything needed to generate is a buffer, so the state dict is self-contained:
+
+    - ``stage_shapes`` (LongTensor [num_total_stages, spatial_dims]): the spatial shape of every planned stage;
+    - ``noise_amps`` (float [num_total_stages]): noise amplitude per stage, 1.0 until the training workflow sets it;
+    - ``fixed_noise`` (1, in_channels, *stage_shapes[0]): the reconstruction input of stage 0.
+
+    The number of built stages is ``len(body)``; a checkpoint with k stages loads into
+    ``ConSinGANGenerator(..., num_stages=k)`` (see :func:`stages_in_state_dict`).
+
+    Args:
+        spatial_dims: number of spatial dimensions (2 or 3).
+        stage_shapes: spatial shape of every planned stage, coarsest first (e.g. from ``consingan_stage_shapes``).
+        in_channels: image channels (ConSinGAN's ``nc_im``).
+        num_features: feature channels of every conv (``nfc``).
+        num_layers: conv blocks per stage (``num_layer``).
+        kernel_size: conv kernel side (``ker_size``).
+        padding: conv padding; ``kernel_size // 2`` keeps shapes.
+        batch_norm: BatchNorm in the generator's conv blocks (``batch_norm``, off by default in ConSinGAN).
+        cbam: append CBAM to every stage.
+        lrelu_alpha: LeakyReLU negative slope.
+        num_stages: number of stages to build now (``len(body)``), 1 to ``len(stage_shapes)``.
+        cbam_reduction_ratio: channel reduction of CBAM's MLP.
+        cbam_kernel_size: kernel side of CBAM's spatial attention.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        stage_shapes: Sequence[Sequence[int]],
+        in_channels: int = 1,
+        num_features: int = 64,
+        num_layers: int = 3,
+        kernel_size: int = 3,
+        padding: int = 1,
+        batch_norm: bool = False,
+        cbam: bool = True,
+        lrelu_alpha: float = 0.05,
+        num_stages: int = 1,
+        cbam_reduction_ratio: int = 16,
+        cbam_kernel_size: int = 7,
+    ) -> None:
+        super().__init__()
+        if not stage_shapes or any(len(shape) != spatial_dims for shape in stage_shapes):
+            raise BadInputError(
+                f"stage_shapes {list(stage_shapes)} must be a non-empty list of {spatial_dims}-D shapes; "
+                f"pass one shape with {spatial_dims} sizes per stage."
+            )
+        if not 1 <= num_stages <= len(stage_shapes):
+            raise BadInputError(
+                f"num_stages {num_stages} is outside 1..{len(stage_shapes)}, the planned stages; pass a value in range."
+            )
+        self.spatial_dims = spatial_dims
+        self.in_channels = in_channels
+        self.num_features = num_features
+
+        def block(channels_in: int) -> Convolution:
+            return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
+
+        self.head = block(in_channels)
+        first_stage = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
+        if cbam:
+            first_stage.append(CBAM(spatial_dims, num_features, cbam_reduction_ratio, cbam_kernel_size))
+        self.body = nn.ModuleList([first_stage])
+        self.tail = nn.Sequential(
+            Conv[Conv.CONV, spatial_dims](num_features, in_channels, kernel_size=kernel_size, padding=padding),
+            nn.Tanh(),
+        )
+        self.apply(init_consingan_weights)
+        for _ in range(num_stages - 1):
+            self.body.append(copy.deepcopy(self.body[-1]))
+
+        shapes = torch.tensor([list(shape) for shape in stage_shapes], dtype=torch.long)
+        seed = int(torch.randint(SEED_BOUND, ()).item())
+        fixed_noise = torch.randn((1, in_channels, *shapes[0].tolist()), generator=torch.Generator().manual_seed(seed))
+        self.register_buffer("stage_shapes", shapes)
+        self.register_buffer("noise_amps", torch.ones(len(stage_shapes)))
+        self.register_buffer("fixed_noise", fixed_noise)
+
+    @property
+    def num_stages(self) -> int:
+        """Number of built stages (``len(body)``)."""
+        return len(self.body)
+
+    @property
+    def num_total_stages(self) -> int:
+        """Number of planned stages (rows of ``stage_shapes``)."""
+        return self.stage_shapes.shape[0]
+
+    def add_stage(self) -> nn.Module:
+        """Append a new finest stage initialised as a copy of the current finest one (reference ``init_next_stage``).
+
+        Returns:
+            The new stage, trainable (``requires_grad`` True).
+
+        Raises:
+            BadInputError: when all planned stages are built.
+        """
+        if self.num_stages >= self.num_total_stages:
+            raise BadInputError(
+                f"All {self.num_total_stages} planned stages are built; plan more stage_shapes to add another stage."
+            )
+        stage = copy.deepcopy(self.body[-1])
+        stage.requires_grad_(True)
+        self.body.append(stage)
+        return stage
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Generate at the finest built stage from the coarsest noise ``z``; noise of later stages is drawn here.
+
+        Args:
+            z: (B, in_channels, *stage_shapes[0]).
+
+        Returns:
+            (B, in_channels, *stage_shapes[num_stages - 1]) in [-1, 1]. TorchScript-compatible.
+        """
+        shapes: list[list[int]] = self.stage_shapes.tolist()
+        noise: list[torch.Tensor | None] = [None for _ in range(len(shapes))]
+        return self._synthesize(z, 0, shapes, noise)
+
+    def _synthesize(
+        self, image: torch.Tensor, start_stage: int, shapes: list[list[int]], noise: list[torch.Tensor | None]
+    ) -> torch.Tensor:
+        """Run the head on ``image`` and the stages from ``start_stage`` on; a None noise entry is drawn as N(0, 1)."""
+        features = self.head(image)
+        for stage, block in enumerate(self.body):
+            if stage == 0 and start_stage == 0:
+                features = block(features)
+            elif stage >= start_stage:
+                upsampled = resize_to(features, shapes[stage])
+                stage_noise = noise[stage]
+                if stage_noise is None:
+                    stage_noise = torch.randn(
+                        [features.shape[0], self.num_features] + shapes[stage],
+                        dtype=features.dtype,
+                        device=features.device,
+                    )
+                features = block(upsampled + stage_noise * self.noise_amps[stage]) + upsampled
+        return self.tail(features)
+
+    def generate(
+        self,
+        z: torch.Tensor | None = None,
+        stage_shapes: Sequence[Sequence[int]] | None = None,
+        start_stage: int = 0,
+        start_image: torch.Tensor | None = None,
+        noise: Sequence[torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
+        """Generate with other stage shapes (retargeting), from an injected image, or with given noise.
+
+        With ``start_image`` the image replaces everything before ``start_stage``: it is resized (antialiased) to that
+        stage's shape and passed through the head; at stage 0 it replaces ``z`` (ConSinGAN's harmonisation and
+        editing feed the image there), at stage k > 0 its head features replace the upsampled output of stage k - 1
+        and stages k, k+1, ... refine it as usual (SinGAN-style injection at a chosen scale).
+
+        Args:
+            z: coarsest noise (B, in_channels, *shapes[0]); required without ``start_image``, not allowed with it.
+            stage_shapes: per-stage spatial shapes to generate at instead of the ``stage_shapes`` buffer, at least
+                ``num_stages`` of them (e.g. the training shapes scaled per axis).
+            start_stage: stage at which ``start_image`` enters (0 to ``num_stages - 1``).
+            start_image: (B, in_channels, *spatial), any spatial size.
+            noise: one entry per built stage: the map added at stage k, (B, num_features, *shapes[k]); None entries
+                (and entries of stages that add no noise: stage 0 and stages before ``start_stage``) are drawn or
+                ignored. Zeros give the reconstruction path.
+
+        Returns:
+            (B, in_channels, *shapes[num_stages - 1]) in [-1, 1].
+
+        Raises:
+            BadInputError: on inconsistent arguments or shapes.
+        """
+        shapes = self._generation_shapes(stage_shapes)
+        if not 0 <= start_stage < self.num_stages:
+            raise BadInputError(f"start_stage {start_stage} is outside 0..{self.num_stages - 1}; pick a built stage.")
+        if (z is None) == (start_image is None):
+            raise BadInputError("Pass exactly one of z (noise) and start_image (an image to inject) to generate.")
+        if start_image is None:
+            if start_stage != 0:
+                raise BadInputError(f"start_stage {start_stage} needs a start_image; pass one or use start_stage 0.")
+            self._check_map(z, "z", self.in_channels, shapes[0])
+            image = z
+        else:
+            if start_image.ndim != self.spatial_dims + 2 or start_image.shape[1] != self.in_channels:
+                raise BadInputError(
+                    f"start_image has shape {tuple(start_image.shape)}; pass (B, {self.in_channels}, *spatial) "
+                    f"with {self.spatial_dims} spatial axes."
+                )
+            image = resize_antialiased(start_image, shapes[start_stage])
+        stage_noise = self._generation_noise(noise, shapes, start_stage)
+        return self._synthesize(image, start_stage, shapes, stage_noise)
+
+    def reconstruct(self) -> torch.Tensor:
+        """The reconstruction path: ``fixed_noise`` at stage 0, zero noise at later stages.
+
+        Returns:
+            (1, in_channels, *stage_shapes[num_stages - 1]), the output the reconstruction loss compares to the image.
+        """
+        shapes = self.stage_shapes.tolist()
+        noise = [None] + [
+            self.fixed_noise.new_zeros((1, self.num_features, *shape)) for shape in shapes[1 : self.num_stages]
+        ]
+        return self.generate(self.fixed_noise, noise=noise)
+
+    def _generation_shapes(self, stage_shapes: Sequence[Sequence[int]] | None) -> list[list[int]]:
+        """Checked per-stage shapes for ``generate``: the override or the buffer."""
+        if stage_shapes is None:
+            return self.stage_shapes.tolist()
+        shapes = [[int(size) for size in shape] for shape in stage_shapes]
+        if len(shapes) < self.num_stages or any(len(s) != self.spatial_dims or min(s) < 1 for s in shapes):
+            raise BadInputError(
+                f"stage_shapes {shapes} must give {self.num_stages} or more positive {self.spatial_dims}-D shapes, "
+                "one per built stage."
+            )
+        return shapes
+
+    def _generation_noise(
+        self, noise: Sequence[torch.Tensor | None] | None, shapes: list[list[int]], start_stage: int
+    ) -> list[torch.Tensor | None]:
+        """Checked per-stage noise for ``generate``: entries of stages that add no noise become None."""
+        if noise is None:
+            return [None] * self.num_stages
+        if len(noise) != self.num_stages:
+            raise BadInputError(f"noise has {len(noise)} entries; pass one per built stage ({self.num_stages}).")
+        checked: list[torch.Tensor | None] = [None] * self.num_stages
+        for stage in range(max(start_stage, 1), self.num_stages):
+            if noise[stage] is not None:
+                self._check_map(noise[stage], f"noise[{stage}]", self.num_features, shapes[stage])
+                checked[stage] = noise[stage]
+        return checked
+
+    def _check_map(self, value: torch.Tensor, name: str, channels: int, shape: list[int]) -> None:
+        """Raise BadInputError unless ``value`` is (B, channels, *shape)."""
+        if value.ndim != self.spatial_dims + 2 or value.shape[1] != channels or list(value.shape[2:]) != shape:
+            raise BadInputError(
+                f"{name} has shape {tuple(value.shape)}; pass (B, {channels}, {', '.join(map(str, shape))})."
+            )
+
+
+def stages_in_state_dict(state_dict: Mapping[str, torch.Tensor]) -> int:
+    """Number of built stages in a :class:`ConSinGANGenerator` state dict, the ``num_stages`` to construct it with."""
+    return len({key.split(".")[1] for key in state_dict if key.startswith("body.")})
+
+
+def _first_active_stage(generator: ConSinGANGenerator, active_scales: int) -> int:
+    """Index of the oldest stage still trained when the newest ``active_scales`` stages train."""
+    if active_scales < 1:
+        raise BadInputError(f"active_scales is {active_scales}; set it to 1 or more.")
+    return max(generator.num_stages - active_scales, 0)
+
+
+def freeze_inactive_stages(generator: ConSinGANGenerator, active_scales: int) -> None:
+    """Set ``requires_grad`` as ConSinGAN trains: only the newest ``active_scales`` stages, the tail, and the head
+    while stage 0 is still among the active stages.
+
+    The reference (``training_generation.py``, ``train_single_scale``) freezes ``body[:-train_depth]`` and leaves
+    the head out of the optimizer once stage 0 is no longer trained; here the head is frozen then too (same update,
+    no wasted gradient).
+
+    Raises:
+        BadInputError: when ``active_scales < 1``.
+    """
+    first_active = _first_active_stage(generator, active_scales)
+    for stage, block in enumerate(generator.body):
+        block.requires_grad_(stage >= first_active)
+    generator.head.requires_grad_(first_active == 0)
+    generator.tail.requires_grad_(True)
+
+
+def stage_parameter_groups(
+    generator: ConSinGANGenerator, active_scales: int, lr: float, lr_factor: float
+) -> list[dict]:
+    """Adam parameter groups of the generator for the current (newest) stage, as ConSinGAN trains it.
+
+    Following ``ConSinGAN/training_generation.py`` (``train_single_scale``), with ``depth = num_stages - 1``:
+
+    - the newest ``active_scales`` stages train; the stage of age ``a`` (0 = newest) with ``lr * lr_factor ** a``;
+    - the head trains only while stage 0 is active (``depth < active_scales``), with ``lr * lr_factor ** depth``,
+      i.e. the rate of stage 0; afterwards it is frozen;
+    - the tail always trains with ``lr``;
+    - all other stages are frozen (``requires_grad`` False, via :func:`freeze_inactive_stages`).
+
+    Args:
+        generator: the generator, with its newest stage already added.
+        active_scales: number of concurrently trained stages (``train_depth``).
+        lr: learning rate of the newest stage (``lr_g``).
+        lr_factor: per-age scaling of the learning rate (``lr_scale``, 0.1 in the paper).
+
+    Returns:
+        List of ``{"params": [...], "lr": float}`` for ``torch.optim.Adam``.
+    """
+    freeze_inactive_stages(generator, active_scales)
+    depth = generator.num_stages - 1
+    first_active = _first_active_stage(generator, active_scales)
+    groups = [
+        {"params": list(generator.body[stage].parameters()), "lr": lr * lr_factor ** (depth - stage)}
+        for stage in range(first_active, generator.num_stages)
+    ]
+    if first_active == 0:
+        groups.append({"params": list(generator.head.parameters()), "lr": lr * lr_factor**depth})
+    groups.append({"params": list(generator.tail.parameters()), "lr": lr})
+    return groups
+
+
+class ConSinGANDiscriminator(nn.Module):
+    """ConSinGAN's ``Discriminator``, n-D, with CBAM before the tail: a fully convolutional WGAN critic.
+
+    head conv block (in_channels -> num_features), ``num_layers`` body conv blocks (as the reference, whose default
+    ``num_layer = 3`` gives five convs in all, the receptive field of SinGAN's critic), CBAM, and a tail conv to one
+    channel with no activation. With 'same' padding the score map has the input's spatial shape.
+
+    Args:
+        spatial_dims: number of spatial dimensions (2 or 3).
+        in_channels: image channels.
+        num_features: feature channels of every conv.
+        num_layers: body conv blocks.
+        kernel_size: conv kernel side.
+        padding: conv padding; ``kernel_size // 2`` keeps shapes.
+        batch_norm: BatchNorm in the conv blocks. Off by default, as in the reference (whose ``ConvBlock`` adds
+            BatchNorm to the generator only); batch statistics also break the per-sample gradient penalty.
+        cbam: insert CBAM after the body.
+        lrelu_alpha: LeakyReLU negative slope.
+        cbam_reduction_ratio: channel reduction of CBAM's MLP.
+        cbam_kernel_size: kernel side of CBAM's spatial attention.
+
+    Shapes:
+        input (B, in_channels, *spatial) -> patch scores (B, 1, *spatial) for ``padding = kernel_size // 2``.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int = 1,
+        num_features: int = 64,
+        num_layers: int = 3,
+        kernel_size: int = 3,
+        padding: int = 1,
+        batch_norm: bool = False,
+        cbam: bool = True,
+        lrelu_alpha: float = 0.05,
+        cbam_reduction_ratio: int = 16,
+        cbam_kernel_size: int = 7,
+    ) -> None:
+        super().__init__()
+
+        def block(channels_in: int) -> Convolution:
+            return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
+
+        self.head = block(in_channels)
+        self.body = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
+        if cbam:
+            self.body.append(CBAM(spatial_dims, num_features, cbam_reduction_ratio, cbam_kernel_size))
+        self.tail = Conv[Conv.CONV, spatial_dims](
+            num_features, CRITIC_CHANNELS, kernel_size=kernel_size, padding=padding
+        )
+        self.apply(init_consingan_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.body(self.head(x)))

@@ -1,0 +1,252 @@
+"""Tests of the ConSinGAN generator, discriminator and stage-wise training helpers."""
+
+import io
+
+import pytest
+import torch
+
+from medgan.errors import BadInputError
+from medgan.networks.consingan import (
+    ConSinGANDiscriminator,
+    ConSinGANGenerator,
+    freeze_inactive_stages,
+    stage_parameter_groups,
+    stages_in_state_dict,
+)
+
+FEATURES = 8
+STAGE_SHAPES = {2: [(8, 9), (10, 12), (13, 14), (16, 16)], 3: [(4, 5, 6), (6, 6, 8), (8, 9, 10)]}
+LR = 1e-3
+LR_FACTOR = 0.1
+
+
+def make_generator(spatial_dims=2, num_stages=1, num_features=FEATURES, **kwargs):
+    return ConSinGANGenerator(
+        spatial_dims, STAGE_SHAPES[spatial_dims], num_features=num_features, num_stages=num_stages, **kwargs
+    )
+
+
+def coarsest_noise(generator, batch=2):
+    return torch.randn(batch, generator.in_channels, *generator.stage_shapes[0].tolist())
+
+
+def seeded(function, *args, seed=7, **kwargs):
+    torch.manual_seed(seed)
+    return function(*args, **kwargs)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_output_shape_at_every_built_stage(spatial_dims):
+    generator = make_generator(spatial_dims)
+    z = coarsest_noise(generator)
+    for stage, shape in enumerate(STAGE_SHAPES[spatial_dims]):
+        if stage > 0:
+            generator.add_stage()
+        output = generator(z)
+        assert output.shape == (2, 1, *shape)
+        assert output.abs().max() <= 1
+        assert generator.reconstruct().shape == (1, 1, *shape)
+        assert make_generator(spatial_dims, num_stages=stage + 1)(z).shape == (2, 1, *shape)
+
+
+def test_multichannel_and_batch_norm():
+    generator = make_generator(in_channels=3, batch_norm=True, cbam=False, num_stages=2)
+    assert generator(torch.randn(2, 3, 8, 9)).shape == (2, 3, 10, 12)
+
+
+def test_buffers_describe_the_plan():
+    generator = make_generator(3)
+    assert generator.stage_shapes.dtype == torch.long
+    assert generator.stage_shapes.tolist() == [list(shape) for shape in STAGE_SHAPES[3]]
+    assert generator.noise_amps.tolist() == [1.0, 1.0, 1.0]
+    assert generator.fixed_noise.shape == (1, 1, 4, 5, 6)
+    assert {"stage_shapes", "noise_amps", "fixed_noise"} <= set(generator.state_dict())
+
+
+def test_fixed_noise_follows_torch_seed():
+    first = seeded(make_generator).fixed_noise
+    assert torch.equal(first, seeded(make_generator).fixed_noise)
+    assert not torch.equal(first, seeded(make_generator, seed=8).fixed_noise)
+
+
+def test_weight_init_follows_reference():
+    generator = make_generator(batch_norm=True, num_features=64)
+    conv_weight = generator.body[0][0].conv.weight
+    assert abs(float(conv_weight.detach().std()) - 0.02) < 0.002
+    norm = generator.body[0][0].adn.N
+    assert abs(float(norm.weight.detach().mean()) - 1.0) < 0.01
+    assert torch.count_nonzero(norm.bias) == 0
+
+
+def test_add_stage_copies_the_previous_stage():
+    generator = make_generator(num_stages=2)
+    with torch.no_grad():
+        for parameter in generator.body[1].parameters():
+            parameter.add_(1.0)
+    new_stage = generator.add_stage()
+    assert new_stage is generator.body[2]
+    assert generator.num_stages == 3
+    for old, new in zip(generator.body[1].state_dict().values(), new_stage.state_dict().values()):
+        assert torch.equal(old, new)
+        assert old.data_ptr() != new.data_ptr()
+
+
+def test_add_stage_beyond_the_plan_is_rejected():
+    generator = make_generator(num_stages=len(STAGE_SHAPES[2]))
+    with pytest.raises(BadInputError, match="planned stages"):
+        generator.add_stage()
+
+
+def test_num_stages_outside_the_plan_is_rejected():
+    with pytest.raises(BadInputError, match="num_stages"):
+        make_generator(num_stages=5)
+
+
+def test_parameter_groups_while_stage_zero_trains():
+    generator = make_generator(num_stages=2)
+    groups = stage_parameter_groups(generator, active_scales=3, lr=LR, lr_factor=LR_FACTOR)
+    expected = [
+        (generator.body[0], LR * LR_FACTOR),
+        (generator.body[1], LR),
+        (generator.head, LR * LR_FACTOR),
+        (generator.tail, LR),
+    ]
+    assert len(groups) == len(expected)
+    for group, (module, lr) in zip(groups, expected):
+        assert group["lr"] == pytest.approx(lr)
+        assert [id(p) for p in group["params"]] == [id(p) for p in module.parameters()]
+
+
+def test_parameter_groups_after_stage_zero_is_frozen():
+    generator = make_generator(num_stages=4)
+    groups = stage_parameter_groups(generator, active_scales=3, lr=LR, lr_factor=LR_FACTOR)
+    assert [group["lr"] for group in groups] == pytest.approx([LR * LR_FACTOR**2, LR * LR_FACTOR, LR, LR])
+    assert [id(p) for p in groups[-1]["params"]] == [id(p) for p in generator.tail.parameters()]
+    assert not any(p.requires_grad for p in generator.body[0].parameters())
+    assert not any(p.requires_grad for p in generator.head.parameters())
+    assert all(p.requires_grad for stage in generator.body[1:] for p in stage.parameters())
+
+
+def test_freeze_rejects_no_active_stage():
+    with pytest.raises(BadInputError, match="active_scales"):
+        freeze_inactive_stages(make_generator(), 0)
+
+
+def test_frozen_stages_do_not_change_after_an_optimizer_step():
+    generator = make_generator(num_stages=3)
+    optimizer = torch.optim.Adam(stage_parameter_groups(generator, active_scales=2, lr=LR, lr_factor=LR_FACTOR))
+    before = {name: value.clone() for name, value in generator.state_dict().items()}
+    target = torch.rand(1, 1, *STAGE_SHAPES[2][2]) * 2 - 1
+    loss = generator(coarsest_noise(generator)).mean() + torch.nn.functional.mse_loss(generator.reconstruct(), target)
+    loss.backward()
+    optimizer.step()
+    after = generator.state_dict()
+    changed = {name for name in after if not torch.equal(after[name], before[name])}
+    frozen = {name for name in after if name.startswith(("body.0.", "head.")) or "." not in name}
+    assert not changed & frozen
+    for part in ("body.1.", "body.2.", "tail."):
+        assert any(name.startswith(part) for name in changed), part
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_state_dict_round_trip(spatial_dims):
+    generator = make_generator(spatial_dims)
+    generator.add_stage()
+    generator.add_stage()
+    generator.noise_amps[1:3] = torch.tensor([0.3, 0.2])
+    state = generator.state_dict()
+    assert stages_in_state_dict(state) == 3
+    fresh = seeded(make_generator, spatial_dims, num_stages=stages_in_state_dict(state), seed=99)
+    fresh.load_state_dict(state)
+    z = coarsest_noise(generator)
+    torch.testing.assert_close(seeded(fresh, z), seeded(generator, z))
+    torch.testing.assert_close(fresh.reconstruct(), generator.reconstruct())
+
+
+def test_reconstruction_is_deterministic_and_equals_zero_noise_generation():
+    generator = make_generator(num_stages=3)
+    zeros = [None] + [torch.zeros(1, FEATURES, *shape) for shape in STAGE_SHAPES[2][1:3]]
+    torch.testing.assert_close(generator.reconstruct(), generator.reconstruct())
+    torch.testing.assert_close(generator.generate(generator.fixed_noise, noise=zeros), generator.reconstruct())
+
+
+def test_explicit_noise_fixes_the_sample():
+    generator = make_generator(num_stages=3)
+    z = coarsest_noise(generator)
+    noise = [None] + [torch.randn(2, FEATURES, *shape) for shape in STAGE_SHAPES[2][1:3]]
+    torch.testing.assert_close(generator.generate(z, noise=noise), generator.generate(z, noise=noise))
+    wrong = [None, torch.randn(2, 1, 10, 12), None]
+    with pytest.raises(BadInputError, match="noise"):
+        generator.generate(z, noise=wrong)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_forward_equals_generate(spatial_dims):
+    generator = make_generator(spatial_dims, num_stages=3)
+    z = coarsest_noise(generator)
+    torch.testing.assert_close(seeded(generator, z), seeded(generator.generate, z))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_retargeting_to_other_shapes(spatial_dims):
+    generator = make_generator(spatial_dims, num_stages=3)
+    shapes = [[size * 2 for size in shape] for shape in STAGE_SHAPES[spatial_dims][:3]]
+    z = torch.randn(1, 1, *shapes[0])
+    assert generator.generate(z, stage_shapes=shapes).shape == (1, 1, *shapes[2])
+    with pytest.raises(BadInputError, match="z has shape"):
+        generator.generate(coarsest_noise(generator), stage_shapes=shapes)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_injection_at_a_later_stage_skips_the_earlier_ones(spatial_dims):
+    generator = make_generator(spatial_dims, num_stages=3)
+    image = torch.rand(1, 1, *[size * 3 for size in STAGE_SHAPES[spatial_dims][0]]) * 2 - 1
+    injected = seeded(generator.generate, start_stage=1, start_image=image)
+    assert injected.shape == (1, 1, *STAGE_SHAPES[spatial_dims][2])
+    with torch.no_grad():
+        for parameter in generator.body[0].parameters():
+            parameter.add_(1.0)
+    torch.testing.assert_close(seeded(generator.generate, start_stage=1, start_image=image), injected)
+    assert generator.generate(start_image=image).shape == injected.shape
+
+
+def test_generate_rejects_inconsistent_arguments():
+    generator = make_generator(num_stages=2)
+    z = coarsest_noise(generator)
+    with pytest.raises(BadInputError, match="exactly one"):
+        generator.generate(z, start_image=torch.rand(1, 1, 8, 9))
+    with pytest.raises(BadInputError, match="start_stage"):
+        generator.generate(start_image=torch.rand(1, 1, 8, 9), start_stage=2)
+    with pytest.raises(BadInputError, match="start_image has shape"):
+        generator.generate(start_image=torch.rand(1, 3, 8, 9))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_torchscript_export_round_trip(spatial_dims):
+    generator = make_generator(spatial_dims, num_stages=2).eval()
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(generator), buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    z = coarsest_noise(generator)
+    output = seeded(loaded, z)
+    assert output.shape == (2, 1, *STAGE_SHAPES[spatial_dims][1])
+    torch.testing.assert_close(output, seeded(generator, z))
+
+
+@pytest.mark.parametrize("spatial_dims, shape", [(2, (11, 13)), (3, (5, 6, 7))])
+def test_discriminator_gives_a_patch_map(spatial_dims, shape):
+    discriminator = ConSinGANDiscriminator(spatial_dims, in_channels=2, num_features=FEATURES)
+    x = torch.randn(3, 2, *shape, requires_grad=True)
+    scores = discriminator(x)
+    assert scores.shape == (3, 1, *shape)
+    scores.mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert torch.jit.script(discriminator)(x).shape == scores.shape
+
+
+def test_discriminator_layout_follows_reference():
+    discriminator = ConSinGANDiscriminator(2, num_features=FEATURES, num_layers=3)
+    assert len(discriminator.body) == 3 + 1  # num_layers conv blocks, then CBAM
+    assert discriminator.tail.out_channels == 1
+    assert len(ConSinGANDiscriminator(2, num_features=FEATURES, cbam=False).body) == 3
