@@ -29,8 +29,9 @@ def _config_files_from_argv(argv: list[str]) -> list[str]:
 
 def locate_bundle_root(default: str = ".") -> str:
     """The bundle folder of the config being run: the parent of the ``configs/`` folder of the first
-    ``--config_file`` on the command line (so ``python -m monai.bundle run --config_file bundles/dcgan/configs/train.json``
-    from anywhere writes into ``bundles/dcgan``); ``default`` when there is none. ``--bundle_root`` overrides it."""
+    ``--config_file`` on the command line, so ``python -m monai.bundle run --config_file bundles/dcgan/configs/...``
+    run from anywhere writes into ``bundles/dcgan``; ``default`` when there is none. ``--bundle_root`` overrides it.
+    """
     files = _config_files_from_argv(sys.argv)
     if not files:
         return default

@@ -1,8 +1,8 @@
 """Preview images for people: sample grids (PNG), orthogonal mid-slices of volumes.
 
-Array convention (MONAI's): the first spatial axis is horizontal. A 2D image is (C, W, H) with H running down
-the picture, as MONAI's PIL reader loads a PNG; a volume is (C, X, Y, Z) in RAS orientation, as a NIfTI loads,
-and each of its planes is shown as a radiologist's viewer shows it: anterior / superior up.
+Array conventions: a 2D image is (C, H, W), rows first, as numpy and a PNG have it (``medgan.data`` loads bitmaps
+so and turns axial slices of volumes into such pictures); a volume is (C, X, Y, Z) in RAS orientation, as a NIfTI
+loads, and each of its planes is shown with anterior / superior up and the patient's right on the right.
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ def to_uint8(image: torch.Tensor | np.ndarray, low: float = -1.0, high: float = 
     return (np.clip((array - low) / (high - low), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _plane_2d(image: np.ndarray) -> np.ndarray:
-    """(C, W, H) -> displayable (H, W) or (H, W, 3)."""
-    picture = np.moveaxis(image, 0, -1).swapaxes(0, 1)
-    return picture[..., 0] if picture.shape[-1] == 1 else picture
+def _picture(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> displayable (H, W) or (H, W, 3)."""
+    return image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
 
 
 def orthogonal_mid_slices(volume: np.ndarray) -> list[np.ndarray]:
     """Axial, coronal and sagittal mid-slices of a (C, X, Y, Z) RAS volume, each displayable (rows, cols[, 3])."""
     _, x, y, z = volume.shape
     planes = (volume[:, :, :, z // 2], volume[:, :, y // 2, :], volume[:, x // 2, :, :])
-    return [np.flipud(_plane_2d(plane)) for plane in planes]
+    return [_picture(np.flip(plane.swapaxes(1, 2), axis=1)) for plane in planes]
 
 
 def _side_by_side(pictures: list[np.ndarray]) -> np.ndarray:
@@ -45,7 +44,7 @@ def preview_tile(image: torch.Tensor | np.ndarray, low: float = -1.0, high: floa
     """One image (C, *spatial) as a uint8 picture: itself in 2D, its three mid-slices side by side in 3D."""
     array = to_uint8(image, low, high)
     if array.ndim == 3:
-        return _plane_2d(array)
+        return _picture(array)
     return _side_by_side(orthogonal_mid_slices(array))
 
 

@@ -93,7 +93,6 @@ def _checkpointed(tmp_path, max_epochs, settings=None):
     def handlers(trainer):
         plotter = LossPlotter(str(tmp_path / "out"))
         save = {
-            "trainer": trainer,
             "generator": trainer.generator,
             "discriminator": trainer.discriminator,
             "g_optimizer": trainer.g_optimizer,

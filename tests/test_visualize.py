@@ -8,9 +8,9 @@ def test_to_uint8_maps_range_and_clips():
     assert to_uint8(torch.tensor([-2.0, -1.0, 0.0, 1.0, 3.0])).tolist() == [0, 0, 128, 255, 255]
 
 
-def test_2d_tile_is_transposed_to_rows_by_columns():
-    image = torch.zeros(1, 5, 3)  # MONAI order: (C, W, H)
-    image[0, 4, 0] = 1.0  # rightmost column, top row
+def test_2d_tile_is_rows_first():
+    image = torch.zeros(1, 3, 5)  # (C, H, W)
+    image[0, 0, 4] = 1.0  # top row, rightmost column
     tile = preview_tile(image)
     assert tile.shape == (3, 5) and tile[0, 4] == 255
 

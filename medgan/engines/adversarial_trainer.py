@@ -137,11 +137,15 @@ class AdversarialTrainer(Trainer):
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named terms of the discriminator's objective; ``"loss_d"`` is the one minimised."""
         with self.precision.autocast():
-            terms = {"loss_d_adv": self.adversarial_loss.discriminator(self.discriminator(real), self.discriminator(fake))}
-        if self.lambda_grad_penalty > 0:
-            terms["grad_penalty"] = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype))
-        terms["loss_d"] = terms["loss_d_adv"] + self.lambda_grad_penalty * terms.get("grad_penalty", 0.0)
-        return terms
+            adversarial = self.adversarial_loss.discriminator(self.discriminator(real), self.discriminator(fake))
+        if self.lambda_grad_penalty <= 0:
+            return {"loss_d": adversarial}
+        penalty = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype))
+        return {
+            "loss_d": adversarial + self.lambda_grad_penalty * penalty,
+            "loss_d_adv": adversarial,
+            "grad_penalty": penalty,
+        }
 
     def generator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named terms of the generator's objective; ``"loss_g"`` is the one minimised."""

@@ -91,10 +91,14 @@ def save_model_file(path: str | os.PathLike, networks: Mapping[str, torch.nn.Mod
 def read_model_settings(path: str | os.PathLike, bundle: str) -> dict:
     """The settings stored in a model file written by ``bundle``, with a clear error for anything else."""
     if not Path(path).is_file():
-        raise BadInputError(f"no model file at {path}; train the {bundle} bundle first or set --ckpt_path to its model.pt.")
+        raise BadInputError(
+            f"no model file at {path}; train the {bundle} bundle first or set --ckpt_path to its model.pt."
+        )
     content = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(content, Mapping) or "bundle" not in content:
-        raise BadInputError(f"{path} is not a medgan model file; set --ckpt_path to the model.pt a medgan training wrote.")
+        raise BadInputError(
+            f"{path} is not a medgan model file; set --ckpt_path to the model.pt a medgan training wrote."
+        )
     if content["bundle"] != bundle:
         raise BadInputError(
             f"{path} was trained with the {content['bundle']} bundle, not {bundle}; "
@@ -117,14 +121,17 @@ class ResumableCheckpoint:
 
     Args:
         ckpt_dir: folder of the run's checkpoints.
-        save_dict: everything with a ``state_dict`` to save and restore, e.g. networks, optimizers, the trainer,
-            handlers with state (loss history); a :class:`RunSettings` and a :class:`RandomState` are added.
+        save_dict: everything with a ``state_dict`` to save and restore, e.g. networks, optimizers, handlers with
+            state (loss history); the engine it is attached to (as ``"trainer"``), a :class:`RunSettings` and a
+            :class:`RandomState` are added.
         run_settings: the run's identity, checked on resume and stored in the model file.
         model_networks: the networks written to ``model_file``, by the names inference loads them with.
         model_file: path of the model file; None to skip it.
         save_every: epochs between checkpoints.
         n_saved: how many checkpoints to keep.
         rank: only rank 0 writes (all ranks resume).
+        save_every_iterations: also save every this many iterations (0: only at epoch ends), for long epochs such
+            as ConSinGAN's stages.
     """
 
     def __init__(
@@ -137,27 +144,35 @@ class ResumableCheckpoint:
         save_every: int = 1,
         n_saved: int = 2,
         rank: int = 0,
+        save_every_iterations: int = 0,
     ) -> None:
         self.ckpt_dir = ckpt_dir
         run_settings.ckpt_dir = ckpt_dir
         self.run_settings = run_settings
         self.save_dict = {**save_dict, "run_settings": run_settings, "random_state": RandomState()}
+        self.save_every_iterations = save_every_iterations
         self.model_networks = dict(model_networks or {})
         self.model_file = model_file
         self.save_every = save_every
         self.rank = rank
-        self._checkpoint = Checkpoint(
-            to_save=self.save_dict,
-            save_handler=DiskSaver(ckpt_dir, require_empty=False, atomic=True, create_dir=rank == 0),
-            filename_prefix="",
-            n_saved=n_saved,
-            global_step_transform=lambda engine, _: engine.state.iteration,
-        )
+        self.n_saved = n_saved
+        self._checkpoint: Checkpoint | None = None
 
     def attach(self, engine: Engine) -> None:
+        # the engine's state comes first: a workflow may rebuild networks or optimizers from it (ConSinGAN's stages)
+        self.save_dict = {"trainer": engine, **self.save_dict}
+        self._checkpoint = Checkpoint(
+            to_save=self.save_dict,
+            save_handler=DiskSaver(self.ckpt_dir, require_empty=False, atomic=True, create_dir=self.rank == 0),
+            filename_prefix="",
+            n_saved=self.n_saved,
+            global_step_transform=lambda engine, _: engine.state.iteration,
+        )
         engine.add_event_handler(Events.STARTED, self.resume)
         if self.rank == 0:
             engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.save_every), self.save)
+            if self.save_every_iterations > 0:
+                engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.save_every_iterations), self.save)
             engine.add_event_handler(Events.COMPLETED, self.save)
 
     def resume(self, engine: Engine) -> None:

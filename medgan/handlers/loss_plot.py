@@ -52,7 +52,9 @@ class LossPlotter:
 
     def _terms(self, output: Mapping) -> dict[str, float]:
         names = self.keys or [
-            k for k, v in output.items() if getattr(v, "ndim", 1) == 0 and (k.startswith("loss") or k.endswith("penalty"))
+            k
+            for k, v in output.items()
+            if getattr(v, "ndim", 1) == 0 and (k.startswith("loss") or k.endswith("penalty"))
         ]
         return {name: float(output[name]) for name in names}
 

@@ -63,8 +63,16 @@ class DCGANGenerator(nn.Module):
         blocks += [self._up_block(spatial_dims, c_in, c_out) for c_in, c_out in zip(widths[:-1], widths[1:])]
         blocks.append(
             Convolution(
-                spatial_dims, widths[-1], out_channels, strides=2, kernel_size=KERNEL, padding=1,
-                output_padding=0, is_transposed=True, conv_only=True, bias=False,
+                spatial_dims,
+                widths[-1],
+                out_channels,
+                strides=2,
+                kernel_size=KERNEL,
+                padding=1,
+                output_padding=0,
+                is_transposed=True,
+                conv_only=True,
+                bias=False,
             )
         )
         self.blocks = nn.Sequential(*blocks)
@@ -73,8 +81,18 @@ class DCGANGenerator(nn.Module):
     @staticmethod
     def _up_block(spatial_dims: int, c_in: int, c_out: int, stride: int = 2, padding: int = 1) -> nn.Module:
         return Convolution(
-            spatial_dims, c_in, c_out, strides=stride, kernel_size=KERNEL, padding=padding, output_padding=0,
-            is_transposed=True, adn_ordering="NA", norm="BATCH", act="RELU", bias=False,
+            spatial_dims,
+            c_in,
+            c_out,
+            strides=stride,
+            kernel_size=KERNEL,
+            padding=padding,
+            output_padding=0,
+            is_transposed=True,
+            adn_ordering="NA",
+            norm="BATCH",
+            act="RELU",
+            bias=False,
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -108,7 +126,9 @@ class DCGANDiscriminator(nn.Module):
         norm = None if spectral_norm else "BATCH"
         blocks = [self._down_block(spatial_dims, in_channels, widths[0], norm=None)]
         blocks += [self._down_block(spatial_dims, c_in, c_out, norm) for c_in, c_out in zip(widths[:-1], widths[1:])]
-        blocks.append(Convolution(spatial_dims, widths[-1], 1, strides=1, kernel_size=KERNEL, padding=0, conv_only=True))
+        blocks.append(
+            Convolution(spatial_dims, widths[-1], 1, strides=1, kernel_size=KERNEL, padding=0, conv_only=True)
+        )
         self.blocks = nn.Sequential(*blocks)
         self.apply(dcgan_weights_init)
         if spectral_norm:
@@ -117,8 +137,16 @@ class DCGANDiscriminator(nn.Module):
     @staticmethod
     def _down_block(spatial_dims: int, c_in: int, c_out: int, norm: str | None) -> nn.Module:
         return Convolution(
-            spatial_dims, c_in, c_out, strides=2, kernel_size=KERNEL, padding=1, adn_ordering="NA", norm=norm,
-            act=("LEAKYRELU", {"negative_slope": LEAKY_SLOPE}), bias=norm is None,
+            spatial_dims,
+            c_in,
+            c_out,
+            strides=2,
+            kernel_size=KERNEL,
+            padding=1,
+            adn_ordering="NA",
+            norm=norm,
+            act=("LEAKYRELU", {"negative_slope": LEAKY_SLOPE}),
+            bias=norm is None,
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
