@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from medgan.data.intensity import denormalize
 from medgan.errors import BadInputError
 from medgan.visualize import preview_grid, preview_tile, save_png
 
@@ -17,17 +18,37 @@ logger = logging.getLogger(__name__)
 SAMPLE_PREFIX = "sample_"
 
 
-def write_image(image: torch.Tensor, path: Path, affine: np.ndarray | None = None) -> Path:
-    """Write one generated image (C, *spatial), values in [-1, 1]: PNG for 2D, float32 NIfTI for 3D."""
+def write_image(
+    image: torch.Tensor,
+    path: Path,
+    affine: np.ndarray | None = None,
+    intensity_range: tuple[float, float] | None = None,
+) -> Path:
+    """Write one generated image (C, *spatial), values in [-1, 1]: an 8-bit PNG for 2D; for 3D a float32 NIfTI
+    with ``affine`` (identity if None) and values mapped back to ``intensity_range`` (kept in [-1, 1] if None)."""
     if image.dim() == 3:
         path = path.with_suffix(".png")
         save_png(preview_tile(image), str(path))
-    else:
-        path = path.with_suffix(".nii.gz")
-        array = image.float().cpu().numpy()
-        array = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
-        nib.save(nib.Nifti1Image(array, np.eye(4) if affine is None else affine), str(path))
+        return path
+    path = path.with_suffix(".nii.gz")
+    image = image.float().cpu()
+    if intensity_range is not None:
+        image = denormalize(image, *intensity_range)
+    array = image.numpy()
+    array = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+    nib.save(nib.Nifti1Image(array, np.eye(4) if affine is None else np.asarray(affine)), str(path))
     return path
+
+
+def resampled_affine(affine: np.ndarray, image_shape: list[int], output_shape: list[int]) -> np.ndarray:
+    """The affine of an image of ``image_shape`` resampled to ``output_shape`` over the same field of view, so a
+    generated volume overlays the training image in a viewer (voxel centres at (j + 0.5) * s - 0.5 of the input)."""
+    scale = np.asarray(image_shape, np.float64) / np.asarray(output_shape, np.float64)
+    dims = len(scale)
+    resample = np.eye(4)
+    resample[:dims, :dims] = np.diag(scale)
+    resample[:dims, 3] = (scale - 1.0) / 2.0
+    return np.asarray(affine, np.float64) @ resample
 
 
 def check_output_dir(output_dir: str | Path, overwrite: bool) -> Path:
@@ -51,10 +72,14 @@ def generate_and_save(
     batch_size: int = 16,
     overwrite: bool = False,
     generate: Callable | None = None,
+    affine: np.ndarray | None = None,
+    intensity_range: tuple[float, float] | None = None,
 ) -> list[Path]:
     """Write ``num_samples`` images ``sample_0000.png`` (or ``.nii.gz``) and a preview grid ``samples.png``.
 
     Latents come from a generator seeded with ``seed``, so the same seed gives the same images.
+    ``generate(generator, latents)`` replaces ``generator(latents)``; ``affine`` and ``intensity_range`` go to
+    :func:`write_image`.
     """
     if num_samples < 1:
         raise BadInputError(f"num_samples is {num_samples}; set --num_samples to 1 or more.")
@@ -69,7 +94,27 @@ def generate_and_save(
         latents = torch.randn((count, *latent_shape), generator=rng).to(device)
         images.append(generate(generator, latents).float().cpu())
     images = torch.cat(images)
-    paths = [write_image(image, folder / f"{SAMPLE_PREFIX}{i:04d}") for i, image in enumerate(images)]
+    paths = [
+        write_image(image, folder / f"{SAMPLE_PREFIX}{i:04d}", affine, intensity_range)
+        for i, image in enumerate(images)
+    ]
     save_png(preview_grid(images), str(folder / "samples.png"))
     logger.info(f"wrote {num_samples} samples and a preview grid to {folder}")
     return paths
+
+
+def consingan_sampler(
+    stage_shapes: list[list[int]], start_stage: int = 0, start_image: torch.Tensor | None = None
+) -> Callable:
+    """``generate(generator, z)`` for :func:`generate_and_save` with a ConSinGAN generator: random samples at
+    ``stage_shapes`` (retargeting when they differ from the training shapes), or, with ``start_image``
+    (1, C, *spatial), SinGAN-style harmonisation/editing: the image enters at ``start_stage`` and the later stages
+    add their noise and detail (``z`` then only sets the batch size)."""
+
+    def sample(generator: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+        if start_image is None:
+            return generator.generate(z, stage_shapes=stage_shapes)
+        image = start_image.to(z.device).expand(len(z), *start_image.shape[1:])
+        return generator.generate(start_image=image, start_stage=start_stage, stage_shapes=stage_shapes)
+
+    return sample

@@ -25,6 +25,7 @@ from monai.transforms import LoadImage, Orientation, Resize, SpatialPad
 from monai.utils import convert_to_tensor, ensure_tuple
 
 from medgan.data.intensity import foreground_slice_indices, normalize
+from medgan.data.pyramid import resize_antialiased
 from medgan.data.sample import axial_to_picture, sample_volume
 from medgan.errors import BadInputError
 
@@ -148,7 +149,7 @@ def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int
         return images
     images, paths = [], find_image_paths(dataset_dir)
     for path in paths:
-        image = _load(path)
+        image = load_image(path)
         images.extend(_prepare(image, path, spatial_dims))
         if path == paths[0]:
             _check_channels(image, path, channels)
@@ -162,21 +163,12 @@ def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int
 
 def fit_to_size(image: torch.Tensor, image_size: int) -> torch.Tensor:
     """Pad (C, *spatial) to a square or cube around its centre with its minimum, keeping the aspect ratio, then
-    resize with anti-aliasing to (C, *[image_size] * len(spatial)); returns a plain float32 tensor.
-
-    The anti-aliasing is MONAI ``Resize``'s Gaussian (sigma = (factor - 1) / 2 per axis, as in scikit-image) but
-    with replicated borders: ``Resize(anti_aliasing=True)`` pads with zeros, which puts a grey frame round a
-    [-1, 1] image whose background is -1.
-    """
+    resize with antialiasing (:func:`medgan.data.pyramid.resize_antialiased`) to (C, *[image_size] * len(spatial));
+    returns a plain float32 tensor."""
     spatial_dims = image.ndim - 1
     side = max(image.shape[1:])
     padded = convert_to_tensor(SpatialPad([side] * spatial_dims, value=float(image.min()))(image), track_meta=False)
-    sigma = max((side / image_size - 1) / 2, 0.0)
-    if sigma > 0:
-        kernel = gaussian_1d(torch.tensor(sigma), normalize=True).to(padded)
-        padded = separable_filtering(padded[None], [kernel] * spatial_dims, mode="replicate")[0]
-    resized = Resize([image_size] * spatial_dims, mode=INTERPOLATION[spatial_dims], anti_aliasing=False)(padded)
-    return convert_to_tensor(resized, dtype=torch.float32, track_meta=False)
+    return resize_antialiased(padded[None].float(), [image_size] * spatial_dims)[0]
 
 
 def load_training_images(
@@ -211,7 +203,7 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-def _load(path: Path) -> MetaTensor:
+def load_image(path: Path) -> MetaTensor:
     """(C, *spatial) float32 as read; a folder is a DICOM series."""
     reader = SimpleITKReader() if path.is_dir() else _READERS[_suffix(path)]()
     try:

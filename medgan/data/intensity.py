@@ -8,7 +8,7 @@ no background. It depends only on the image, not on its units.
 
 MONAI's ``ScaleIntensityRangePercentiles`` takes its percentiles over all voxels, so on a brain MRI whose
 background is 80 % of the volume its 99.5th percentile is really the 97.5th of the brain and bright tissue is
-clipped. The percentiles are therefore computed here on the foreground and only the final linear map is
+clipped. The upper percentile is therefore computed here on the foreground, and only the final linear map is
 MONAI's ``ScaleIntensityRange``.
 """
 
@@ -47,28 +47,30 @@ def foreground_slice_indices(volume: torch.Tensor, min_area_fraction: float = 0.
 
 
 def intensity_range(image: torch.Tensor, lower: float = 0.5, upper: float = 99.5) -> tuple[float, float]:
-    """The (low, high) values that ``normalize`` maps to -1 and 1: the ``lower``/``upper`` percentiles of the
-    foreground (all channels together, so colours keep their balance).
+    """The (low, high) values that ``normalize`` maps to -1 and 1: ``low`` is the ``lower`` percentile of all
+    values (the background of an MRI, air in CT), ``high`` the ``upper`` percentile of the foreground (all channels
+    together, so colours keep their balance). Taking ``high`` on the foreground keeps bright tissue from being
+    clipped when the background is most of the image; taking ``low`` on everything keeps dark tissue apart from
+    the background.
 
-    Falls back to the image's (min, max) when the foreground is empty or its percentiles coincide (e.g. a binary
+    Falls back to the image's max for ``high`` when the foreground is empty or not above ``low`` (e.g. a binary
     mask image). Raises ``ValueError`` for a constant image.
     """
     low, high = float(image.min()), float(image.max())
     if low == high:
         raise ValueError(f"the image is constant ({low}); there is no intensity range to normalise")
+    robust_low = float(percentile(image.float().flatten(), lower))
     foreground = image[foreground_mask(image)].float()
-    if foreground.numel() == 0:
-        return low, high
-    fg_low, fg_high = percentile(foreground, (lower, upper)).tolist()
-    return (fg_low, fg_high) if fg_high > fg_low else (low, high)
+    robust_high = float(percentile(foreground, upper)) if foreground.numel() else high
+    return (robust_low, robust_high) if robust_high > robust_low else (low, high)
 
 
 def normalize(image: torch.Tensor, lower: float = 0.5, upper: float = 99.5) -> tuple[torch.Tensor, tuple[float, float]]:
-    """Clip ``image`` to its foreground percentile range and scale it linearly into [-1, 1].
+    """Clip ``image`` to its robust range (see :func:`intensity_range`) and scale it linearly into [-1, 1].
 
     Args:
         image: any shape, e.g. (C, *spatial); a MetaTensor stays a MetaTensor with its metadata.
-        lower: percentile of the foreground mapped to -1 (values below it become -1).
+        lower: percentile of all values mapped to -1 (values below it become -1).
         upper: percentile of the foreground mapped to 1 (values above it become 1).
 
     Returns:

@@ -15,7 +15,7 @@ from monai.networks.layers.convutils import gaussian_1d
 
 from medgan.errors import BadInputError
 
-__all__ = ["consingan_stage_shapes", "image_pyramid", "resize_antialiased", "resize_to"]
+__all__ = ["consingan_stage_shapes", "image_pyramid", "resize_antialiased", "resize_to", "retarget_stage_shapes"]
 
 ROUNDING_TOLERANCE = 1e-6
 """Slack subtracted before rounding sizes up, so that e.g. 25.0000001 (float error) stays 25."""
@@ -204,3 +204,29 @@ def image_pyramid(image: torch.Tensor, shapes: Sequence[Sequence[int]]) -> list[
     batch = image.unsqueeze(0) if unbatched else image
     levels = [resize_antialiased(batch, shape) for shape in shapes]
     return [level.squeeze(0) for level in levels] if unbatched else levels
+
+
+def retarget_stage_shapes(stage_shapes: Sequence[Sequence[int]], output_shape: Sequence[int] | None) -> list[list[int]]:
+    """Stage shapes for generating at ``output_shape`` instead of the finest training shape (SinGAN retargeting):
+    every stage is scaled per axis by ``output_shape / finest shape``, rounded, at least 1.
+
+    Args:
+        stage_shapes: the training stage shapes, coarsest first.
+        output_shape: the wanted finest shape, one size per axis; None keeps the training shapes.
+
+    Raises:
+        BadInputError: when ``output_shape`` has the wrong number of axes or a size below 1.
+    """
+    shapes = [[int(size) for size in shape] for shape in stage_shapes]
+    if output_shape is None:
+        return shapes
+    output_shape = [int(size) for size in output_shape]
+    if len(output_shape) != len(shapes[-1]) or min(output_shape) < 1:
+        raise BadInputError(
+            f"output_shape {output_shape} does not fit the model's {len(shapes[-1])}-D output {shapes[-1]}; "
+            f"give {len(shapes[-1])} positive sizes, e.g. --output_shape {list(shapes[-1])}."
+        )
+    factors = [new / old for new, old in zip(output_shape, shapes[-1])]
+    return [[max(1, round(size * factor)) for size, factor in zip(shape, factors)] for shape in shapes[:-1]] + [
+        output_shape
+    ]

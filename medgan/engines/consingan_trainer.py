@@ -14,7 +14,8 @@ trains stage ``k - 1`` for ``epochs`` iterations (ignite's ``epoch_length``). Wh
 
 An iteration: ``d_steps`` WGAN-GP critic updates on fresh noise, then one generator loss
 (adversarial + ``alpha_rec_loss`` * MSE(reconstruction, real)) whose gradient is applied ``g_steps`` times, exactly
-as the reference does (``for _ in range(opt.Gsteps): optimizerG.step()``).
+as the reference does (``for _ in range(opt.Gsteps): optimizerG.step()``). The reconstruction starts from the
+coarsest real image (the reference's ``z_opt = reals[0]`` in generation mode) with zero noise at later stages.
 
 The number of built stages is part of the trainer's state dict, so a checkpoint taken mid-stage resumes into a
 generator grown to the same stage with the same optimizer groups.
@@ -33,6 +34,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
+from medgan.errors import BadInputError
 from medgan.networks.consingan import ConSinGANGenerator, stage_parameter_groups
 
 LR_DROP_AT = 0.8  # fraction of a stage's iterations after which the learning rates drop (reference: 0.8 * niter)
@@ -98,6 +100,11 @@ class ConSinGANTrainer(AdversarialTrainer):
     ) -> None:
         self.reals = list(reals)
         self.batch_size = batch_size
+        if not 1 <= active_scales <= len(self.reals):
+            raise BadInputError(
+                f"active_scales is {active_scales} but there are {len(self.reals)} stages (num_scales); "
+                f"set --active_scales between 1 and {len(self.reals)}."
+            )
         super().__init__(
             device=device,
             max_epochs=len(self.reals),
@@ -121,7 +128,9 @@ class ConSinGANTrainer(AdversarialTrainer):
         self.noise_amp = noise_amp
         self.alpha_rec_loss = alpha_rec_loss
         self.wrap_generator = wrap_generator
-        self.state.num_stages = unwrap(generator).num_stages
+        with torch.no_grad():  # ConSinGAN (generation mode) reconstructs from the coarsest real image itself
+            self.network.fixed_noise.copy_(self.reals[0][:1])
+        self.state.num_stages = self.network.num_stages
         self.state_dict_user_keys.append("num_stages")
         self.add_event_handler(Events.EPOCH_STARTED, self.start_stage)
         if train_handlers is not None:

@@ -13,6 +13,7 @@ from medgan.handlers.ema import GeneratorEMA
 from medgan.handlers.loss_plot import LossPlotter
 from medgan.handlers.progress import ProgressBar
 from medgan.handlers.samples import SampleGridSaver
+from medgan.handlers.stage_preview import StagePreviewSaver
 
 __all__ = [
     "GeneratorEMA",
@@ -22,6 +23,7 @@ __all__ = [
     "ResumableCheckpoint",
     "RunSettings",
     "SampleGridSaver",
+    "StagePreviewSaver",
     "atomic_torch_save",
     "checkpoint_files",
     "read_model_settings",

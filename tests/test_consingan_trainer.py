@@ -1,0 +1,156 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from medgan.data.pyramid import consingan_stage_shapes, image_pyramid
+from medgan.engines import ConSinGANTrainer
+from medgan.errors import BadInputError
+from medgan.handlers import ResumableCheckpoint, RunSettings
+from medgan.networks import ConSinGANDiscriminator, ConSinGANGenerator
+
+LR, LR_FACTOR = 5e-4, 0.1
+
+
+def make_trainer(spatial_dims=2, epochs=3, active_scales=2, num_scales=3, seed=0, handlers=None, **kwargs):
+    torch.manual_seed(seed)
+    image = torch.rand((1, 1) + (20, 24, 16)[:spatial_dims]) * 2 - 1
+    shapes = consingan_stage_shapes(image.shape[2:], num_scales, max_size=24, min_size=8)
+    generator = ConSinGANGenerator(spatial_dims, shapes, num_features=4, num_layers=2, cbam=True)
+    discriminator = ConSinGANDiscriminator(spatial_dims, num_features=4, num_layers=2, batch_norm=True)
+    trainer = ConSinGANTrainer(
+        device="cpu",
+        generator=generator,
+        discriminator=discriminator,
+        g_optimizer=torch.optim.Adam(generator.parameters(), LR, betas=(0.5, 0.999)),
+        d_optimizer=torch.optim.Adam(discriminator.parameters(), LR, betas=(0.5, 0.999)),
+        reals=image_pyramid(image, shapes),
+        epochs=epochs,
+        active_scales=active_scales,
+        lr=LR,
+        lr_factor=LR_FACTOR,
+        d_steps=2,
+        g_steps=2,
+        **kwargs,
+    )
+    for handler in handlers(trainer) if handlers else []:
+        handler.attach(trainer)
+    return trainer
+
+
+def params(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_trains_every_stage_and_generates_at_the_finest(spatial_dims):
+    trainer = make_trainer(spatial_dims)
+    trainer.run()
+    network = trainer.network
+    assert network.num_stages == 3 and trainer.state.iteration == 9
+    finest = network.stage_shapes[-1].tolist()
+    assert network(torch.randn(2, 1, *network.stage_shapes[0].tolist())).shape == (2, 1, *finest)
+    assert torch.equal(network.fixed_noise, trainer.reals[0])  # reconstruction starts from the coarsest image
+    assert {"loss_d", "loss_g", "loss_rec", "grad_penalty"} <= set(trainer.state.output)
+
+
+def test_noise_amplitude_is_noise_amp_times_reconstruction_rmse():
+    trainer = make_trainer(epochs=2, noise_amp=0.1)
+    seen = {}
+
+    def record(engine):
+        network = engine.network
+        stage = network.num_stages - 1
+        amp = float(network.noise_amps[stage])
+        network.noise_amps[stage] = 0.0
+        with torch.no_grad():
+            rmse = F.mse_loss(network.reconstruct(), engine.reals[stage]).sqrt().item()
+        network.noise_amps[stage] = amp
+        seen[stage] = (amp, rmse)
+
+    from ignite.engine import Events
+
+    trainer.add_event_handler(Events.ITERATION_STARTED(once=1), record)
+    trainer.add_event_handler(Events.ITERATION_STARTED(once=3), record)
+    trainer.run()
+    amp, rmse = seen[1]
+    assert amp == pytest.approx(0.1 * rmse, rel=1e-5) and amp > 0
+
+
+def test_only_the_newest_active_stages_train_with_scaled_learning_rates():
+    trainer = make_trainer(epochs=2, active_scales=2, num_scales=3)
+    trainer.run()  # ends in stage 2 with stages 1 and 2 active
+    network = trainer.network
+    assert not any(p.requires_grad for p in network.body[0].parameters())
+    assert not any(p.requires_grad for p in network.head.parameters())
+    lrs = sorted({round(group["initial_lr"], 12) for group in trainer.g_optimizer.param_groups})
+    assert lrs == sorted({round(LR, 12), round(LR * LR_FACTOR, 12)})
+
+
+def test_frozen_stage_is_unchanged_by_training():
+    trainer = make_trainer(epochs=2, active_scales=1, num_scales=3)
+    from ignite.engine import Events
+
+    snapshot = {}
+    trainer.add_event_handler(
+        Events.EPOCH_STARTED(once=3), lambda e: snapshot.update(stage0=params(e.network.body[0]).clone())
+    )
+    trainer.run()
+    assert torch.equal(params(trainer.network.body[0]), snapshot["stage0"])
+
+
+def test_new_stage_starts_as_a_copy_of_the_previous_one():
+    trainer = make_trainer(epochs=1, num_scales=2)
+    from ignite.engine import Events
+
+    copies = {}
+
+    def check(engine):
+        copies["equal"] = torch.equal(params(engine.network.body[1]), params(engine.network.body[0]))
+
+    trainer.add_event_handler(Events.ITERATION_STARTED(once=2), check)
+    trainer.run()
+    assert copies["equal"]
+
+
+def test_learning_rate_drops_after_80_percent_of_a_stage():
+    trainer = make_trainer(epochs=5, num_scales=1, active_scales=1, gamma_scheduler=0.1)
+    from ignite.engine import Events
+
+    lrs = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: lrs.append(e.d_optimizer.param_groups[0]["lr"]))
+    trainer.run()
+    assert lrs == pytest.approx([LR] * 4 + [LR * 0.1])
+
+
+def test_active_scales_above_num_scales_is_refused():
+    with pytest.raises(BadInputError, match="active_scales"):
+        make_trainer(active_scales=4, num_scales=3)
+
+
+def _with_checkpoint(tmp_path, **kwargs):
+    def handlers(trainer):
+        save = {
+            "generator": trainer.network,
+            "discriminator": trainer.discriminator,
+            "g_optimizer": trainer.g_optimizer,
+            "d_optimizer": trainer.d_optimizer,
+        }
+        return [ResumableCheckpoint(str(tmp_path), save, RunSettings("consingan", {}), save_every_iterations=2)]
+
+    return make_trainer(handlers=handlers, **kwargs)
+
+
+def test_resume_mid_stage_equals_uninterrupted_run(tmp_path):
+    straight = make_trainer(epochs=4)
+    straight.run()
+
+    interrupted = _with_checkpoint(tmp_path, epochs=4)
+    from ignite.engine import Events
+
+    interrupted.add_event_handler(Events.ITERATION_COMPLETED(once=6), lambda e: e.terminate())  # mid stage 1
+    interrupted.run()
+    resumed = _with_checkpoint(tmp_path, epochs=4)
+    resumed.run()
+    assert resumed.state.iteration == 12 and resumed.network.num_stages == 3
+    assert torch.equal(params(resumed.network), params(straight.network))
+    assert torch.equal(resumed.network.noise_amps, straight.network.noise_amps)
