@@ -20,8 +20,7 @@ import SimpleITK as sitk
 import torch
 from monai.data import ImageReader, MetaTensor, NibabelReader, NumpyReader, PILReader
 from monai.data.utils import orientation_ras_lps
-from monai.networks.layers import gaussian_1d, separable_filtering
-from monai.transforms import LoadImage, Orientation, Resize, SpatialPad
+from monai.transforms import LoadImage, Orientation, SpatialPad
 from monai.utils import convert_to_tensor, ensure_tuple
 
 from medgan.data.intensity import foreground_slice_indices, normalize

@@ -28,6 +28,7 @@ from medgan.errors import BadInputError
 
 CHECKPOINT_PREFIX = "checkpoint"
 CHECKPOINT_PATTERN = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)\.pt$")
+TEMPORARY_PREFIX = "tmp"  # tempfile's prefix, which ignite's atomic DiskSaver writes under before renaming
 logger = logging.getLogger(__name__)
 
 
@@ -157,6 +158,22 @@ class ResumableCheckpoint:
         self.rank = rank
         self.n_saved = n_saved
         self._checkpoint: Checkpoint | None = None
+        self._refuse_a_foreign_run()
+
+    def _refuse_a_foreign_run(self) -> None:
+        """Check the newest checkpoint's settings now, while the config is still being built: a refused run
+        then stops before later handlers (TensorBoard) write anything into the earlier run's folder."""
+        files = checkpoint_files(self.ckpt_dir)
+        if files:
+            state = torch.load(files[-1], map_location="cpu", weights_only=True)
+            self.run_settings.load_state_dict(state["run_settings"])
+
+    def _remove_interrupted_writes(self) -> None:
+        """Delete the temporary files of checkpoint writes that a killed process left (ignite's ``DiskSaver``
+        writes ``tmp*`` in the folder, then renames it)."""
+        folder = Path(self.ckpt_dir)
+        for leftover in folder.glob(f"{TEMPORARY_PREFIX}*") if folder.is_dir() else []:
+            leftover.unlink()
 
     def attach(self, engine: Engine) -> None:
         # the engine's state comes first: a workflow may rebuild networks or optimizers from it (ConSinGAN's stages)
@@ -177,13 +194,14 @@ class ResumableCheckpoint:
 
     def resume(self, engine: Engine) -> None:
         """Load the newest checkpoint of ``ckpt_dir``, if any, and continue the run from it."""
+        if self.rank == 0:
+            self._remove_interrupted_writes()
         files = checkpoint_files(self.ckpt_dir)
         if not files:
             return
         latest = files[-1]
         configured_max_epochs = engine.state.max_epochs
         state = torch.load(latest, map_location="cpu", weights_only=True)
-        self.run_settings.load_state_dict(state["run_settings"])  # refuse a foreign run before touching anything
         Checkpoint.load_objects(to_load=self.save_dict, checkpoint=state)
         engine.state.max_epochs = configured_max_epochs
         saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in files]

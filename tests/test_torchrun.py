@@ -1,0 +1,130 @@
+"""Distributed training of the DCGAN and SNGAN bundles on CPU: ``torchrun --nproc_per_node=2 -m monai.bundle run
+training`` with ``train.json`` and ``multi_gpu_train.json`` (gloo backend), on a copy of the bundle folder.
+
+torchrun is started as ``python -m torch.distributed.run`` (what the ``torchrun`` script runs) so the test uses
+this interpreter, with ``OMP_NUM_THREADS=1`` so the two processes do not fight over two cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from medgan.networks import DCGANDiscriminator, DCGANGenerator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLES = ("dcgan", "sngan")
+NUM_PROCESSES = 2
+NUM_IMAGES = 8
+BATCH_SIZE = 2
+MAX_EPOCHS = 2
+ITERATIONS_PER_EPOCH = NUM_IMAGES // NUM_PROCESSES // BATCH_SIZE  # each process trains on its own half
+TAIL_CHARS = 3000
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def describe(result: subprocess.CompletedProcess) -> str:
+    return (
+        f"exit status {result.returncode} of: {shlex.join(map(str, result.args))}\n"
+        f"--- stdout (tail) ---\n{result.stdout[-TAIL_CHARS:]}\n--- stderr (tail) ---\n{result.stderr[-TAIL_CHARS:]}"
+    )
+
+
+def torchrun_training(bundle_dir: Path, **overrides: object) -> subprocess.CompletedProcess:
+    configs = [str(bundle_dir / "configs" / name) for name in ("train.json", "multi_gpu_train.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        f"--nproc_per_node={NUM_PROCESSES}",
+        f"--master_port={free_port()}",
+        "-m",
+        "monai.bundle",
+        "run",
+        "training",
+        "--config_file",
+        repr(configs),
+    ]
+    for key, value in overrides.items():
+        command += [f"--{key}", str(value)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def png_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pngs")
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, 48)[None, :] * np.ones((40, 48))
+    for i in range(NUM_IMAGES):
+        Image.fromarray((ramp + rng.uniform(0, 55, ramp.shape)).astype(np.uint8), "L").save(folder / f"{i:02d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module", params=BUNDLES)
+def bundle_dir(request, tmp_path_factory) -> Path:
+    """A copy of the bundle folder without models or outputs, so nothing is written into the repo."""
+    copy = tmp_path_factory.mktemp("bundle") / request.param
+    ignore = shutil.ignore_patterns("models", "output", "__pycache__")
+    shutil.copytree(REPO_ROOT / "bundles" / request.param, copy, ignore=ignore)
+    return copy
+
+
+def test_torchrun_two_processes(bundle_dir, png_dir, tmp_path):
+    bundle, output_dir = bundle_dir.name, tmp_path / "out"
+    result = torchrun_training(
+        bundle_dir,
+        dataset_dir=png_dir,
+        output_dir=output_dir,
+        image_size=64,
+        num_feature_maps=4,
+        batch_size=BATCH_SIZE,
+        max_epochs=MAX_EPOCHS,
+        save_every=1,
+        sample_every=1,
+        num_preview_samples=4,
+    )
+    assert result.returncode == 0, describe(result)
+
+    with open(output_dir / "losses.csv", newline="") as f:
+        iterations = [int(row["iteration"]) for row in csv.DictReader(f)]
+    assert iterations == list(range(1, MAX_EPOCHS * ITERATIONS_PER_EPOCH + 1)), describe(result)
+
+    events = sorted(p.name for p in (output_dir / "tensorboard").iterdir())
+    assert len(events) == 1 and events[0].startswith("events.out.tfevents."), events
+    checkpoints = sorted(p.name for p in (output_dir / "checkpoints").iterdir())
+    assert checkpoints == [f"checkpoint_{i * ITERATIONS_PER_EPOCH}.pt" for i in range(1, MAX_EPOCHS + 1)]
+    assert (output_dir / "samples" / "samples_latest.png").is_file()
+
+    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
+    assert model["bundle"] == bundle
+    settings = model["settings"]
+    shape = {"spatial_dims": settings["spatial_dims"], "image_size": settings["image_size"]}
+    width = settings["num_feature_maps"]
+    generator = DCGANGenerator(**shape, latent_size=settings["latent_size"], num_feature_maps=width)
+    generator.load_state_dict(model["generator"])  # plain keys: no "module." prefix from DistributedDataParallel
+    discriminator = DCGANDiscriminator(**shape, num_feature_maps=width, spectral_norm=settings["spectral_norm"])
+    discriminator.load_state_dict(model["discriminator"])
+    with torch.no_grad():
+        images = generator.eval()(torch.randn(2, settings["latent_size"]))
+    assert images.shape == (2, 1, 64, 64)
+    assert torch.isfinite(images).all()
