@@ -27,7 +27,7 @@ def bundle(*args, cwd=None, timeout=300):
     """Run ``python -m monai.bundle ARGS``; returns the completed process (stdout and stderr as text)."""
     return subprocess.run(
         [sys.executable, "-m", "monai.bundle", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        capture_output=True, encoding="utf-8", errors="replace", cwd=cwd, timeout=timeout,
     )  # fmt: skip
 
 

@@ -73,7 +73,8 @@ def run_bundle(*args: object, cwd: Path | None = None, **overrides: object) -> s
     return subprocess.run(
         bundle_command(*args, **overrides),
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         cwd=cwd,
         env=subprocess_env(),
         timeout=RUN_TIMEOUT_S,
@@ -482,7 +483,11 @@ def test_killed_training_resumes(bundle_dirs, png_dir, tmp_path):
     killed_log = (tmp_path / "killed.log").read_text()
     assert process.returncode == -signal.SIGKILL, f"the run ended before it was killed:\n{tail(killed_log)}"
 
-    result = assert_ok(subprocess.run(command, capture_output=True, text=True, env=subprocess_env(), timeout=300))
+    result = assert_ok(
+        subprocess.run(
+            command, capture_output=True, encoding="utf-8", errors="replace", env=subprocess_env(), timeout=300
+        )
+    )
     assert "resumed from" in log_of(result), describe(result)
     assert_training_outputs(output_dir, "dcgan")
     assert loss_iterations(output_dir) == list(range(1, max_epochs * ITERATIONS_PER_EPOCH + 1))
@@ -506,7 +511,11 @@ def test_kill_during_checkpoint_write_leaves_no_partial_file(bundle_dirs, png_di
     if not caught:
         pytest.skip("the run finished its checkpoint write before it could be killed")
 
-    assert_ok(subprocess.run(command, capture_output=True, text=True, env=subprocess_env(), timeout=300))
+    assert_ok(
+        subprocess.run(
+            command, capture_output=True, encoding="utf-8", errors="replace", env=subprocess_env(), timeout=300
+        )
+    )
     assert partial_files(output_dir) == []
 
 

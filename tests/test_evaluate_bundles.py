@@ -44,7 +44,9 @@ def run_bundle(*args: object, **overrides: object) -> subprocess.CompletedProces
     for key, value in overrides.items():
         command += [f"--{key}", str(value)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_S)
+    return subprocess.run(
+        command, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=RUN_TIMEOUT_S
+    )
 
 
 def assert_ok(result: subprocess.CompletedProcess) -> None:

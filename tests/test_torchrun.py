@@ -67,7 +67,7 @@ def torchrun_training(bundle_dir: Path, **overrides: object) -> subprocess.Compl
     for key, value in overrides.items():
         command += [f"--{key}", str(value)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
