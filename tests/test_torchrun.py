@@ -1,5 +1,5 @@
-"""Distributed training of the DCGAN and SNGAN bundles on CPU: ``torchrun --nproc_per_node=2 -m monai.bundle run
-training`` with ``train.json`` and ``multi_gpu_train.json`` (gloo backend), on a copy of the bundle folder.
+"""Distributed training of the DCGAN, SNGAN and ConSinGAN bundles on CPU: ``torchrun --nproc_per_node=2 -m
+monai.bundle run training`` with ``train.json`` and ``multi_gpu_train.json`` (gloo backend), on a bundle copy.
 
 torchrun is started as ``python -m torch.distributed.run`` (what the ``torchrun`` script runs) so the test uses
 this interpreter, with ``OMP_NUM_THREADS=1`` so the two processes do not fight over two cores.
@@ -128,3 +128,21 @@ def test_torchrun_two_processes(bundle_dir, png_dir, tmp_path):
         images = generator.eval()(torch.randn(2, settings["latent_size"]))
     assert images.shape == (2, 1, 64, 64)
     assert torch.isfinite(images).all()
+
+
+def test_consingan_torchrun_replicas_of_one_image(tmp_path):
+    """ConSinGAN's DDP path re-wraps the generator at every stage (it grows); both replicas must finish all stages."""
+    bundle_dir = tmp_path / "consingan"
+    shutil.copytree(REPO_ROOT / "bundles" / "consingan", bundle_dir, ignore=shutil.ignore_patterns("models", "output"))
+    image = tmp_path / "slice.png"
+    Image.fromarray((np.add.outer(np.arange(40), np.arange(30)) % 17 * 15).astype(np.uint8)).save(image)
+    output_dir = tmp_path / "out"
+    result = torchrun_training(
+        bundle_dir, image=image, spatial_dims=2, output_dir=output_dir, num_scales=3, max_size=24, min_size=8,
+        epochs=3, num_feature_channels=4, num_layers=2, d_steps=1, g_steps=1,
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
+    assert model["bundle"] == "consingan" and len(model["settings"]["stage_shapes"]) == 3
+    assert not any(key.startswith("module.") for key in model["generator"])
+    assert sorted(p.name for p in (output_dir / "samples").iterdir()) == ["stage_0.png", "stage_1.png", "stage_2.png"]
