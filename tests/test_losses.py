@@ -64,3 +64,18 @@ def test_gradient_penalty_is_differentiable_in_critic_parameters():
     penalty = gradient_penalty(lambda x: critic(x), torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8))
     penalty.backward()
     assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
+
+
+def test_pixel_gradient_penalty_of_linear_critic():
+    # SinGAN's form: the gradient's norm over channels at each pixel, averaged: mean over pixels of (||w_p|| - 1)^2.
+    shape = (2, 3, 4, 5)
+    weight = torch.randn(shape[1:])
+
+    def critic(x):
+        return (x * weight).flatten(1).sum(1)
+
+    penalty = gradient_penalty(critic, torch.randn(shape), torch.randn(shape), norm_over="pixel")
+    expected = ((weight.norm(dim=0) - 1.0) ** 2).mean()
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="pixel"):
+        gradient_penalty(critic, torch.randn(shape), torch.randn(shape), norm_over="voxel")

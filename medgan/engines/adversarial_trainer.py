@@ -117,6 +117,7 @@ class AdversarialTrainer(Trainer):
         self.d_steps = d_steps
         self.g_steps = g_steps
         self.lambda_grad_penalty = lambda_grad_penalty
+        self.gradient_norm_over = "sample"  # see ``gradient_penalty``; ConSinGAN's trainer takes SinGAN's "pixel"
         self.precision = Precision(self.state.device, resolve_amp(amp, self.state.device))
         self.g_scaler = self.precision.make_scaler()
         self.d_scaler = self.precision.make_scaler()
@@ -140,7 +141,7 @@ class AdversarialTrainer(Trainer):
             adversarial = self.adversarial_loss.discriminator(self.discriminator(real), self.discriminator(fake))
         if self.lambda_grad_penalty <= 0:
             return {"loss_d": adversarial}
-        penalty = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype))
+        penalty = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype), self.gradient_norm_over)
         return {
             "loss_d": adversarial + self.lambda_grad_penalty * penalty,
             "loss_d_adv": adversarial,

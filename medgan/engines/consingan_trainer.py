@@ -12,7 +12,8 @@ trains stage ``k - 1`` for ``epochs`` iterations (ignite's ``epoch_length``). Wh
    ``MultiStepLR`` stepped every iteration); here they are derived from the iteration, so a resumed run gets the
    same rates without scheduler state.
 
-An iteration: ``d_steps`` WGAN-GP critic updates on fresh noise, then one generator loss
+An iteration: ``d_steps`` WGAN-GP critic updates on fresh noise (the penalty on per-pixel gradient norms, as the
+reference's ``calc_gradient_penalty`` computes it), then one generator loss
 (adversarial + ``alpha_rec_loss`` * MSE(reconstruction, real)) whose gradient is applied ``g_steps`` times, exactly
 as the reference does (``for _ in range(opt.Gsteps): optimizerG.step()``). The reconstruction starts from the
 coarsest real image (the reference's ``z_opt = reals[0]`` in generation mode) with zero noise at later stages.
@@ -121,6 +122,7 @@ class ConSinGANTrainer(AdversarialTrainer):
             lambda_grad_penalty=lambda_grad_penalty,
             amp=amp,
         )
+        self.gradient_norm_over = "pixel"  # the reference's calc_gradient_penalty: per-pixel gradient norms
         self.active_scales = active_scales
         self.lr = lr
         self.lr_factor = lr_factor
