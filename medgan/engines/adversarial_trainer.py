@@ -7,7 +7,9 @@ Workflows change the step by overriding its parts, never by copying it:
 - :meth:`sample_latents` / :meth:`generate` — what the generator takes and how it is called;
 - :meth:`discriminator_loss` / :meth:`generator_loss` — return a dict of named loss terms whose ``"loss_d"`` /
   ``"loss_g"`` entry is optimised (regularisers, reconstruction losses and lazy regularisation add terms here);
-- :meth:`after_generator_step` — e.g. noise-amplitude or resolution schedules.
+- :meth:`before_iteration` — per-iteration schedules (ConSinGAN's learning-rate drop);
+- :meth:`generator_phase` — how the ``g_steps`` generator updates are made (ConSinGAN applies one gradient
+  ``g_steps`` times, as its reference does).
 
 Because it is a MONAI ``Trainer``, MONAI and ignite handlers attach as usual. Forward passes run under autocast
 when ``amp`` is set; float16 adds one ``GradScaler`` per optimizer. With DistributedDataParallel the network that
@@ -33,11 +35,6 @@ from medgan.losses import AdversarialLoss, gradient_penalty
 def unwrap(network: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel (or DataParallel) wrapper, else the module itself."""
     return network.module if isinstance(network, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else network
-
-
-def set_requires_grad(network: nn.Module, flag: bool) -> None:
-    for p in network.parameters():
-        p.requires_grad_(flag)
 
 
 def no_sync(network: nn.Module) -> contextlib.AbstractContextManager:
@@ -153,8 +150,8 @@ class AdversarialTrainer(Trainer):
         with self.precision.autocast(), no_sync(self.discriminator):
             return {"loss_g": self.adversarial_loss.generator(self.discriminator(fake))}
 
-    def after_generator_step(self) -> None:
-        """Called once per iteration after the generator updates."""
+    def before_iteration(self) -> None:
+        """Called at the start of every iteration, before any update."""
 
     # ----------------------------------------------------------------------------------------------- the step itself
     def _optimise(self, loss: torch.Tensor, optimizer: Optimizer, scaler: torch.amp.GradScaler) -> None:
@@ -179,19 +176,22 @@ class AdversarialTrainer(Trainer):
         self._optimise(terms["loss_g"], self.g_optimizer, self.g_scaler)
         return terms, fake
 
+    def generator_phase(self, real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The generator's updates of one iteration: ``g_steps`` full steps; returns the last terms and fakes."""
+        for _ in range(self.g_steps):
+            terms, fake = self.generator_step(real)
+        return terms, fake
+
     def _iteration(self, engine: AdversarialTrainer, batchdata) -> dict[str, torch.Tensor]:
         real = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking)
+        self.before_iteration()
         self.generator.train()
         self.discriminator.train()
-
-        set_requires_grad(self.discriminator, True)
         for _ in range(self.d_steps):
             d_terms = self.discriminator_step(real)
-        set_requires_grad(self.discriminator, False)
-        for _ in range(self.g_steps):
-            g_terms, fake = self.generator_step(real)
-        set_requires_grad(self.discriminator, True)
-        self.after_generator_step()
+        self.discriminator.requires_grad_(False)  # the generator's backward needs no critic gradients
+        g_terms, fake = self.generator_phase(real)
+        self.discriminator.requires_grad_(True)
 
         for scheduler in (self.g_lr_scheduler, self.d_lr_scheduler):
             if scheduler is not None:

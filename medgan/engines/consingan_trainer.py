@@ -121,6 +121,7 @@ class ConSinGANTrainer(AdversarialTrainer):
             g_steps=g_steps,
             lambda_grad_penalty=lambda_grad_penalty,
             amp=amp,
+            prepare_batch=lambda batch, device, non_blocking: self.current_real(),
         )
         self.gradient_norm_over = "pixel"  # the reference's calc_gradient_penalty: per-pixel gradient norms
         self.active_scales = active_scales
@@ -192,7 +193,8 @@ class ConSinGANTrainer(AdversarialTrainer):
             self.network.add_stage().to(self.state.device)
         self._configure_stage()
 
-    def _apply_lr_schedule(self) -> None:
+    def before_iteration(self) -> None:
+        """ConSinGAN's learning-rate drop after ``LR_DROP_AT`` of the stage, derived from the iteration."""
         iteration_in_stage = (self.state.iteration - 1) % self.state.epoch_length
         factor = self.gamma_scheduler if iteration_in_stage >= int(LR_DROP_AT * self.state.epoch_length) else 1.0
         for optimizer in (self.g_optimizer, self.d_optimizer):
@@ -210,35 +212,22 @@ class ConSinGANTrainer(AdversarialTrainer):
             terms["loss_g"] = terms["loss_g_adv"] + self.alpha_rec_loss * terms["loss_rec"]
         return terms
 
-    def _step_generator_repeatedly(self, loss: torch.Tensor) -> None:
-        """Backpropagate once and apply the gradient ``g_steps`` times (the reference's ``Gsteps`` loop).
+    def generator_phase(self, real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One generator loss whose gradient is applied ``g_steps`` times (the reference's ``Gsteps`` loop).
 
         In float16 the gradient is unscaled once and the steps are skipped when it is not finite."""
+        with self.precision.autocast():
+            fake = self.generate(self.sample_latents(real.shape[0]))
+        terms = self.generator_loss(real, fake)
         self.g_optimizer.zero_grad(set_to_none=True)
-        self.g_scaler.scale(loss).backward()
+        self.g_scaler.scale(terms["loss_g"]).backward()
         if self.g_scaler.is_enabled():
             self.g_scaler.unscale_(self.g_optimizer)
             grads = [p.grad for group in self.g_optimizer.param_groups for p in group["params"] if p.grad is not None]
             finite = bool(torch.stack([g.isfinite().all() for g in grads]).all())
             self.g_scaler.update()
             if not finite:
-                return
+                return terms, fake
         for _ in range(self.g_steps):
             self.g_optimizer.step()
-
-    def _iteration(self, engine: ConSinGANTrainer, batchdata) -> dict[str, torch.Tensor]:
-        self._apply_lr_schedule()
-        real = self.current_real()
-        self.generator.train()
-        self.discriminator.train()
-        for _ in range(self.d_steps):
-            d_terms = self.discriminator_step(real)
-        self.discriminator.requires_grad_(False)
-        with self.precision.autocast():
-            fake = self.generate(self.sample_latents(real.shape[0]))
-        g_terms = self.generator_loss(real, fake)
-        self._step_generator_repeatedly(g_terms["loss_g"])
-        self.discriminator.requires_grad_(True)
-        output = {"real": real, "fake": fake.detach()}
-        output.update({name: value.detach() for name, value in {**d_terms, **g_terms}.items()})
-        return output
+        return terms, fake
