@@ -6,7 +6,7 @@ from medgan.handlers.checkpoint import (
     RunSettings,
     atomic_torch_save,
     checkpoint_files,
-    read_model_settings,
+    load_model_file,
     save_model_file,
 )
 from medgan.handlers.ema import GeneratorEMA
@@ -26,6 +26,6 @@ __all__ = [
     "StagePreviewSaver",
     "atomic_torch_save",
     "checkpoint_files",
-    "read_model_settings",
+    "load_model_file",
     "save_model_file",
 ]

@@ -89,8 +89,9 @@ def save_model_file(path: str | os.PathLike, networks: Mapping[str, torch.nn.Mod
     atomic_torch_save(content, path)
 
 
-def read_model_settings(path: str | os.PathLike, bundle: str) -> dict:
-    """The settings stored in a model file written by ``bundle``, with a clear error for anything else."""
+def load_model_file(path: str | os.PathLike, bundle: str) -> dict:
+    """A model file written by ``bundle`` (networks' state dicts, ``"bundle"``, ``"settings"``), read once with
+    ``weights_only=True``; a clear error for a missing file, another file type or another bundle's model."""
     if not Path(path).is_file():
         raise BadInputError(
             f"no model file at {path}; train the {bundle} bundle first or set --ckpt_path to its model.pt."
@@ -105,7 +106,7 @@ def read_model_settings(path: str | os.PathLike, bundle: str) -> dict:
             f"{path} was trained with the {content['bundle']} bundle, not {bundle}; "
             f"use the {content['bundle']} bundle's inference.json or a {bundle} model."
         )
-    return dict(content["settings"])
+    return dict(content)
 
 
 def checkpoint_files(ckpt_dir: str | os.PathLike) -> list[Path]:
@@ -158,6 +159,7 @@ class ResumableCheckpoint:
         self.rank = rank
         self.n_saved = n_saved
         self._checkpoint: Checkpoint | None = None
+        self._newest: tuple[Path, dict] | None = None  # the newest checkpoint, read once when checked
         self._refuse_a_foreign_run()
 
     def _refuse_a_foreign_run(self) -> None:
@@ -165,8 +167,8 @@ class ResumableCheckpoint:
         then stops before later handlers (TensorBoard) write anything into the earlier run's folder."""
         files = checkpoint_files(self.ckpt_dir)
         if files:
-            state = torch.load(files[-1], map_location="cpu", weights_only=True)
-            self.run_settings.load_state_dict(state["run_settings"])
+            self._newest = (files[-1], torch.load(files[-1], map_location="cpu", weights_only=True))
+            self.run_settings.load_state_dict(self._newest[1]["run_settings"])
 
     def _remove_interrupted_writes(self) -> None:
         """Delete the temporary files of checkpoint writes that a killed process left (ignite's ``DiskSaver``
@@ -201,7 +203,10 @@ class ResumableCheckpoint:
             return
         latest = files[-1]
         configured_max_epochs = engine.state.max_epochs
-        state = torch.load(latest, map_location="cpu", weights_only=True)
+        cached, self._newest = self._newest, None
+        state = (
+            cached[1] if cached and cached[0] == latest else torch.load(latest, map_location="cpu", weights_only=True)
+        )
         Checkpoint.load_objects(to_load=self.save_dict, checkpoint=state)
         engine.state.max_epochs = configured_max_epochs
         saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in files]
