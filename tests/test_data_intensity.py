@@ -5,7 +5,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from medgan.data import denormalize, foreground_mask, foreground_slice_indices, intensity_range, normalize
+from medgan.data import denormalize, foreground_mask, foreground_slice_indices, normalize, robust_range
 
 
 def _mri_like(seed: int = 0) -> torch.Tensor:
@@ -26,8 +26,8 @@ def test_range_is_low_percentile_of_all_and_high_percentile_of_foreground():
     image = _mri_like()
     values = image.numpy()
     expected = (np.percentile(values, 0.5), np.percentile(values[values > 0], 99.5))
-    np.testing.assert_allclose(intensity_range(image), expected, rtol=1e-5, atol=1e-6)
-    assert intensity_range(image)[1] > np.percentile(values, 99.5)  # bright tissue not clipped by the background
+    np.testing.assert_allclose(robust_range(image), expected, rtol=1e-5, atol=1e-6)
+    assert robust_range(image)[1] > np.percentile(values, 99.5)  # bright tissue not clipped by the background
 
 
 def test_normalize_matches_numpy_and_inverts_exactly_inside_the_range():
@@ -56,7 +56,7 @@ def test_normalize_accepts_integer_images():
 def test_binary_image_falls_back_to_min_max():
     image = torch.zeros(1, 10, 10)
     image[:, 3:6, 3:6] = 1
-    assert intensity_range(image) == (0.0, 1.0)
+    assert robust_range(image) == (0.0, 1.0)
     scaled, _ = normalize(image)
     assert set(scaled.unique().tolist()) == {-1.0, 1.0}
 
@@ -65,7 +65,7 @@ def test_image_that_is_almost_all_maximum_falls_back_to_the_maximum():
     image = torch.ones(1, 100)
     image[0, 0] = 0
     assert not foreground_mask(image).any()
-    low, high = intensity_range(image)
+    low, high = robust_range(image)
     assert high == 1.0 and low == pytest.approx(np.percentile(image.numpy(), 0.5))
 
 

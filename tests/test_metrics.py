@@ -8,7 +8,6 @@ import math
 import numpy as np
 import piq
 import pytest
-import scipy.stats
 import torch
 from monai.metrics import FIDMetric
 from torch import nn
@@ -32,7 +31,6 @@ from medgan.metrics import (
     stage_patch_swd,
     stage_reconstruction_errors,
     unpaired_image_quality,
-    wasserstein_1d,
 )
 from medgan.metrics.checks import check_comparable, sample_pairs
 from medgan.metrics.swd import extract_patches, pyramid_up
@@ -104,12 +102,6 @@ def test_swd_compares_sets_of_different_sizes_and_refuses_tiny_images():
 
 # ---------------------------------------------------------------------------------------------------------------
 # intensity distances
-
-
-def test_wasserstein_1d_matches_scipy():
-    first, second = torch.randn(500), torch.randn(137) * 2 + 1
-    expected = scipy.stats.wasserstein_distance(first.numpy(), second.numpy())
-    assert wasserstein_1d(first, second) == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(32, 32), (16, 16, 16)])

@@ -9,7 +9,7 @@ from medgan.data.image_set import (
     read_images,
     validate_image_size,
 )
-from medgan.data.intensity import denormalize, foreground_mask, foreground_slice_indices, intensity_range, normalize
+from medgan.data.intensity import denormalize, foreground_mask, foreground_slice_indices, normalize, robust_range
 from medgan.data.sample import sample_image_2d, sample_slices, sample_volume, sample_volume_path
 
 __all__ = [
@@ -20,7 +20,7 @@ __all__ = [
     "fit_to_size",
     "foreground_mask",
     "foreground_slice_indices",
-    "intensity_range",
+    "robust_range",
     "load_training_images",
     "normalize",
     "read_images",

@@ -46,7 +46,7 @@ def foreground_slice_indices(volume: torch.Tensor, min_area_fraction: float = 0.
     return torch.nonzero((areas > 0) & (areas >= min_area_fraction * areas.max())).flatten()
 
 
-def intensity_range(image: torch.Tensor, lower: float = 0.5, upper: float = 99.5) -> tuple[float, float]:
+def robust_range(image: torch.Tensor, lower: float = 0.5, upper: float = 99.5) -> tuple[float, float]:
     """The (low, high) values that ``normalize`` maps to -1 and 1: ``low`` is the ``lower`` percentile of all
     values (the background of an MRI, air in CT), ``high`` the ``upper`` percentile of the foreground (all channels
     together, so colours keep their balance). Taking ``high`` on the foreground keeps bright tissue from being
@@ -65,18 +65,25 @@ def intensity_range(image: torch.Tensor, lower: float = 0.5, upper: float = 99.5
     return (robust_low, robust_high) if robust_high > robust_low else (low, high)
 
 
-def normalize(image: torch.Tensor, lower: float = 0.5, upper: float = 99.5) -> tuple[torch.Tensor, tuple[float, float]]:
-    """Clip ``image`` to its robust range (see :func:`intensity_range`) and scale it linearly into [-1, 1].
+def normalize(
+    image: torch.Tensor,
+    lower: float = 0.5,
+    upper: float = 99.5,
+    intensity_range: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, tuple[float, float]]:
+    """Clip ``image`` to its robust range (see :func:`robust_range`) and scale it linearly into [-1, 1].
 
     Args:
         image: any shape, e.g. (C, *spatial); a MetaTensor stays a MetaTensor with its metadata.
         lower: percentile of all values mapped to -1 (values below it become -1).
         upper: percentile of the foreground mapped to 1 (values above it become 1).
+        intensity_range: map this (low, high) to [-1, 1] instead of the image's own range, e.g. a training image's
+            range for an image injected into a trained model.
 
     Returns:
         the float32 scaled image, same shape and type, and ``(low, high)`` for ``denormalize``.
     """
-    low, high = intensity_range(image, lower, upper)
+    low, high = intensity_range or robust_range(image, lower, upper)
     scale = ScaleIntensityRange(a_min=low, a_max=high, b_min=OUTPUT_RANGE[0], b_max=OUTPUT_RANGE[1], clip=True)
     scaled = scale(image.float())
     return (scaled if isinstance(image, MetaTensor) else scaled.as_tensor()), (low, high)

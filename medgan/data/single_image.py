@@ -92,11 +92,5 @@ def load_single_image(
             logger.info(f"{name} is a volume: training the 2D model on its axial slice with the most foreground.")
             image = _largest_axial_slice(image)
             affine = np.eye(4)
-    image = torch.as_tensor(image).float()
-    if intensity_range is None:
-        scaled, intensity_range = normalize(image)
-    else:
-        low, high = intensity_range
-        scaled = ((image - low) / (high - low) * 2.0 - 1.0).clamp(-1.0, 1.0)
-        intensity_range = (float(low), float(high))
+    scaled, intensity_range = normalize(torch.as_tensor(image).float(), intensity_range=intensity_range)
     return SingleImage(scaled.as_subclass(torch.Tensor)[None].contiguous(), intensity_range, affine)

@@ -8,6 +8,7 @@ MDSI, HaarPSI. :func:`evaluate_generator` and :func:`evaluate_single_image_gener
 ``metrics.json`` and ``report.png``.
 """
 
+from medgan.inference import generate_samples
 from medgan.metrics.diversity import mean_pairwise_similarity, singan_diversity
 from medgan.metrics.evaluate import evaluate_generator, evaluate_single_image_generator
 from medgan.metrics.features import (
@@ -17,9 +18,8 @@ from medgan.metrics.features import (
     single_image_fid,
 )
 from medgan.metrics.image_quality import PIQ_MEASURES, unpaired_image_quality
-from medgan.metrics.intensity import foreground_values, intensity_histogram_distance, linear_mmd, wasserstein_1d
+from medgan.metrics.intensity import foreground_values, intensity_histogram_distance, linear_mmd
 from medgan.metrics.result import MetricResult
-from medgan.metrics.sampling import generate_samples
 from medgan.metrics.stages import stage_patch_swd, stage_reconstruction_errors
 from medgan.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
 
@@ -43,5 +43,4 @@ __all__ = [
     "stage_patch_swd",
     "stage_reconstruction_errors",
     "unpaired_image_quality",
-    "wasserstein_1d",
 ]

@@ -21,7 +21,7 @@ import torch
 
 import medgan
 from medgan.errors import BadInputError
-from medgan.inference import consingan_sampler
+from medgan.inference import consingan_sampler, generate_samples
 from medgan.metrics.checks import check_comparable, check_image_set, require_count
 from medgan.metrics.diversity import SSIM_KERNEL_SIZE, mean_pairwise_similarity, singan_diversity
 from medgan.metrics.features import (
@@ -37,7 +37,6 @@ from medgan.metrics.intensity import foreground_values, intensity_histogram_dist
 from medgan.metrics.output import METRICS_FILE, REPORT_FILE, prepare_output_dir, write_metrics
 from medgan.metrics.report import read_losses, save_report
 from medgan.metrics.result import MetricResult
-from medgan.metrics.sampling import generate_samples
 from medgan.metrics.stages import stage_patch_swd, stage_reconstruction_errors
 from medgan.metrics.swd import sliced_wasserstein_distance
 

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from medgan.errors import BadInputError
+from medgan.inference import seeded
 from medgan.metrics.result import MetricResult
-from medgan.metrics.sampling import seeded
 from medgan.metrics.swd import PATCH_SIZE, sliced_wasserstein_distance
 
 MIN_PATCH_SIZE = 3

@@ -12,6 +12,7 @@ train, the older ones with a learning rate scaled down by ``lr_factor`` per stag
 
 import copy
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import torch
 from monai.networks.blocks import Convolution
@@ -21,39 +22,21 @@ from torch import nn
 from medgan.data.pyramid import resize_antialiased, resize_to
 from medgan.errors import BadInputError
 from medgan.layers.cbam import CBAM
+from medgan.networks.init import gan_weights_init
 
 __all__ = [
     "ConSinGANDiscriminator",
     "ConSinGANGenerator",
     "freeze_inactive_stages",
-    "init_consingan_weights",
     "stage_parameter_groups",
     "stages_in_state_dict",
 ]
-
-WEIGHT_STD = 0.02
-"""Standard deviation of the normal initialisation of conv weights and norm scales (reference ``weights_init``)."""
-
-NORM_WEIGHT_MEAN = 1.0
-"""Mean of the normal initialisation of normalisation scales (reference ``weights_init``)."""
 
 SEED_BOUND = 2**31 - 1
 """Exclusive upper bound of the seed drawn from torch's RNG for the fixed reconstruction noise."""
 
 CRITIC_CHANNELS = 1
 """Output channels of the discriminator: one realness score per patch."""
-
-
-def init_consingan_weights(module: nn.Module) -> None:
-    """ConSinGAN's ``weights_init``, for ``Module.apply``: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02).
-
-    Norm biases become 0; as in the reference, conv biases keep torch's default initialisation.
-    """
-    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        nn.init.normal_(module.weight, 0.0, WEIGHT_STD)
-    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and module.affine:
-        nn.init.normal_(module.weight, NORM_WEIGHT_MEAN, WEIGHT_STD)
-        nn.init.zeros_(module.bias)
 
 
 def _conv_block(
@@ -162,7 +145,7 @@ class ConSinGANGenerator(nn.Module):
             Conv[Conv.CONV, spatial_dims](num_features, in_channels, kernel_size=kernel_size, padding=padding),
             nn.Tanh(),
         )
-        self.apply(init_consingan_weights)
+        self.apply(partial(gan_weights_init, zero_conv_bias=False))  # reference weights_init
         for _ in range(num_stages - 1):
             self.body.append(copy.deepcopy(self.body[-1]))
 
@@ -448,7 +431,7 @@ class ConSinGANDiscriminator(nn.Module):
         self.tail = Conv[Conv.CONV, spatial_dims](
             num_features, CRITIC_CHANNELS, kernel_size=kernel_size, padding=padding
         )
-        self.apply(init_consingan_weights)
+        self.apply(partial(gan_weights_init, zero_conv_bias=False))  # reference weights_init
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.body(self.head(x)))

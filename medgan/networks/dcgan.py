@@ -19,7 +19,7 @@ from monai.networks.blocks import Convolution
 from torch import nn
 
 from medgan.layers import apply_spectral_norm
-from medgan.networks.init import dcgan_weights_init
+from medgan.networks.init import gan_weights_init
 
 SUPPORTED_SIZES = (64, 128, 256)
 BASE_SIZE = 4  # side of the first generator map and the last discriminator map
@@ -76,7 +76,7 @@ class DCGANGenerator(nn.Module):
             )
         )
         self.blocks = nn.Sequential(*blocks)
-        self.apply(dcgan_weights_init)
+        self.apply(gan_weights_init)
 
     @staticmethod
     def _up_block(spatial_dims: int, c_in: int, c_out: int, stride: int = 2, padding: int = 1) -> nn.Module:
@@ -130,7 +130,7 @@ class DCGANDiscriminator(nn.Module):
             Convolution(spatial_dims, widths[-1], 1, strides=1, kernel_size=KERNEL, padding=0, conv_only=True)
         )
         self.blocks = nn.Sequential(*blocks)
-        self.apply(dcgan_weights_init)
+        self.apply(gan_weights_init)
         if spectral_norm:
             apply_spectral_norm(self)
 
