@@ -52,12 +52,18 @@ def resampled_affine(affine: np.ndarray, image_shape: list[int], output_shape: l
     return np.asarray(affine, np.float64) @ resample
 
 
-def check_output_dir(output_dir: str | Path, overwrite: bool) -> Path:
-    """Create ``output_dir``; refuse one that already holds generated samples unless ``overwrite``."""
+def check_output_dir(
+    output_dir: str | Path,
+    overwrite: bool,
+    patterns: Sequence[str] = (f"{SAMPLE_PREFIX}*",),
+    what: str = "generated samples",
+) -> Path:
+    """Create ``output_dir``; refuse one that already holds files matching ``patterns`` (earlier ``what``) unless
+    ``overwrite``, so nothing a user had is overwritten without being asked."""
     folder = Path(output_dir)
-    if not overwrite and folder.is_dir() and any(folder.glob(f"{SAMPLE_PREFIX}*")):
+    if not overwrite and folder.is_dir() and any(next(folder.glob(pattern), None) for pattern in patterns):
         raise BadInputError(
-            f"{folder} already holds generated samples; set --output_dir to a new folder or pass --overwrite true."
+            f"{folder} already holds {what}; set --output_dir to a new folder or pass --overwrite true."
         )
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -21,7 +21,7 @@ import torch
 
 import medgan
 from medgan.errors import BadInputError
-from medgan.inference import consingan_sampler, generate_samples
+from medgan.inference import check_output_dir, consingan_sampler, generate_samples
 from medgan.metrics.checks import check_comparable, check_image_set, require_count
 from medgan.metrics.diversity import SSIM_KERNEL_SIZE, mean_pairwise_similarity, singan_diversity
 from medgan.metrics.features import (
@@ -34,7 +34,7 @@ from medgan.metrics.features import (
 )
 from medgan.metrics.image_quality import PIQ_MEASURES, unpaired_image_quality
 from medgan.metrics.intensity import foreground_values, intensity_histogram_distance, linear_mmd
-from medgan.metrics.output import METRICS_FILE, REPORT_FILE, prepare_output_dir, write_metrics
+from medgan.metrics.output import METRICS_FILE, REPORT_FILE, write_metrics
 from medgan.metrics.report import read_losses, save_report
 from medgan.metrics.result import MetricResult
 from medgan.metrics.stages import stage_patch_swd, stage_reconstruction_errors
@@ -158,7 +158,7 @@ def evaluate_generator(
         BadInputError: for an existing evaluation, too few real images or samples, a bad extractor, or real images
             of another dimensionality, channel count or shape than the generated ones.
     """
-    folder = prepare_output_dir(output_dir, overwrite)
+    folder = check_output_dir(output_dir, overwrite, (METRICS_FILE, REPORT_FILE), "an evaluation")
     minimum = PR_NEAREST_K + 1 if feature_extractor else SET_MIN_IMAGES
     what = "precision/recall" if feature_extractor else "the MMD and the pairwise MS-SSIM"
     check_image_set(real, "real")
@@ -217,7 +217,7 @@ def evaluate_single_image_generator(
     Returns:
         the content of ``metrics.json``.
     """
-    folder = prepare_output_dir(output_dir, overwrite)
+    folder = check_output_dir(output_dir, overwrite, (METRICS_FILE, REPORT_FILE), "an evaluation")
     require_count(num_samples, SET_MIN_IMAGES, "generated", "SinGAN's diversity and the pairwise MS-SSIM")
     if len(reals) < generator.num_stages:
         raise BadInputError(

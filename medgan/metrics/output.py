@@ -1,4 +1,4 @@
-"""Where an evaluation writes: the output folder, ``metrics.json``."""
+"""What an evaluation writes: ``metrics.json``."""
 
 from __future__ import annotations
 
@@ -7,24 +7,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from medgan.errors import BadInputError
 from medgan.metrics.result import MetricResult, to_json_value
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.png"
-
-
-def prepare_output_dir(output_dir: str | Path, overwrite: bool) -> Path:
-    """Create ``output_dir``; refuse one that already holds an evaluation unless ``overwrite``."""
-    folder = Path(output_dir)
-    existing = [name for name in (METRICS_FILE, REPORT_FILE) if (folder / name).exists()]
-    if existing and not overwrite:
-        raise BadInputError(
-            f"{folder} already holds an evaluation ({', '.join(existing)}); set --output_dir to a new folder or "
-            "pass --overwrite true."
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def write_metrics(
