@@ -1,0 +1,59 @@
+"""The mapping network z -> w of StyleGAN and StyleGAN2, with the running average of w used for truncation.
+
+Karras, Laine and Aila, "A Style-Based Generator Architecture for GANs", CVPR 2019, Sec. 2 and 3.2 (truncation
+trick); details as in stylegan2-ada-pytorch's ``MappingNetwork``: z is normalised to unit second moment (PixelNorm),
+passes ``num_layers`` equalized fully connected layers with learning-rate multiplier 0.01 and LeakyReLU 0.2 (gain
+sqrt(2)), and during training ``w_avg`` tracks the mean w with decay ``w_avg_beta``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from medgan.layers.equalized import EqualizedLinear, scaled_leaky_relu
+from medgan.layers.pixel_norm import PixelNorm
+
+__all__ = ["MappingNetwork"]
+
+
+class MappingNetwork(nn.Module):
+    """Map latents z to intermediate latents w.
+
+    Args:
+        z_dim: size of z.
+        w_dim: size of w (and of every hidden layer).
+        num_layers: fully connected layers (8 in StyleGAN and StyleGAN2 config F).
+        lr_multiplier: learning-rate multiplier of every layer (0.01, paper Sec. C).
+        w_avg_beta: decay of the running mean of w, updated when ``update_w_avg`` is set.
+
+    Shapes:
+        z (B, z_dim) -> w (B, w_dim); buffer ``w_avg`` (w_dim,).
+    """
+
+    def __init__(
+        self, z_dim: int, w_dim: int, num_layers: int = 8, lr_multiplier: float = 0.01, w_avg_beta: float = 0.995
+    ) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"The mapping network needs at least one layer, got num_layers={num_layers}.")
+        self.z_dim = z_dim
+        self.w_dim = w_dim
+        self.w_avg_beta = w_avg_beta
+        self.normalize = PixelNorm()
+        widths = [z_dim] + [w_dim] * num_layers
+        self.layers = nn.ModuleList(
+            EqualizedLinear(widths[i], widths[i + 1], lr_multiplier=lr_multiplier) for i in range(num_layers)
+        )
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor:
+        """w for each z; ``truncation_psi < 1`` pulls w towards ``w_avg`` (psi=0 gives ``w_avg`` itself)."""
+        w = self.normalize(z)
+        for layer in self.layers:
+            w = scaled_leaky_relu(layer(w))
+        if update_w_avg:
+            self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        if truncation_psi != 1.0:
+            w = self.w_avg.lerp(w, truncation_psi)
+        return w
