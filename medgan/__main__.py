@@ -1,0 +1,25 @@
+"""medgan's command line: ``python -m medgan pack bundles/<name> --out DIR`` (see :mod:`medgan.pack`).
+
+Input a user can fix ends the command with one ``medgan: ...`` sentence and exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import fire
+
+from medgan.errors import BadInputError
+from medgan.pack import pack
+
+
+def main() -> None:
+    try:
+        fire.Fire({"pack": pack}, name="medgan")
+    except BadInputError as error:
+        print(f"medgan: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

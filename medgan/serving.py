@@ -1,0 +1,130 @@
+"""Generating from a trained bundle outside ``python -m monai.bundle run``: what the MONAI Label tasks
+(:mod:`medgan.monai_label`) and the MONAI Deploy operators (:mod:`medgan.deploy`) share. Needs neither of them.
+
+- :class:`BundleGenerator`: a bundle folder's generator, built by the bundle's own ``configs/inference.json``
+  (``network_def``, ``settings``) from its ``models/model.pt``; for ConSinGAN, random samples and harmonisation.
+- :class:`TorchScriptGenerator`: an exported ``models/model.ts`` and the bundle's ``configs/metadata.json``; random
+  samples drawn from the latent that the metadata describes (any medgan bundle).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.bundle import ConfigParser
+
+from medgan.data.intensity import denormalize
+from medgan.data.single_image import SingleImage, load_single_image
+from medgan.errors import BadInputError
+from medgan.inference import consingan_sampler, generate_samples
+
+
+def bundle_model_file(bundle_dir: str | Path) -> Path:
+    """``models/model.pt`` of the bundle; a clear error when it has not been trained."""
+    model_file = Path(bundle_dir) / "models" / "model.pt"
+    if not model_file.is_file():
+        raise BadInputError(
+            f"{bundle_dir} has no models/model.pt; train the bundle or download a packed one with its model first."
+        )
+    return model_file
+
+
+def resize(image: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """``image`` (C, *spatial) resized (bi/trilinear) to ``shape``; unchanged when it has that shape already."""
+    if list(image.shape[1:]) == [int(s) for s in shape]:
+        return image
+    mode = "bilinear" if len(shape) == 2 else "trilinear"
+    return F.interpolate(image[None].float(), size=[int(s) for s in shape], mode=mode, align_corners=False)[0]
+
+
+def to_volume(image: torch.Tensor, intensity_range: Sequence[float], shape: Sequence[int]) -> np.ndarray:
+    """``image`` (C, *spatial) in [-1, 1] resized to ``shape`` and mapped to ``intensity_range``: float32 (*shape)
+    for one channel, (*shape, C) otherwise."""
+    array = denormalize(resize(image.detach().float().cpu(), shape), *intensity_range).numpy().astype(np.float32)
+    return array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+
+
+def consingan_generate(
+    network: torch.nn.Module,
+    settings: Mapping[str, Any],
+    seed: int,
+    start_stage: int = 0,
+    start_image: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One ConSinGAN image (C, *finest stage shape) in [-1, 1]: a random sample, or ``start_image``
+    (1, C, *spatial) injected at ``start_stage`` (harmonisation/editing); the same ``seed`` gives the same image."""
+    stage_shapes = settings["stage_shapes"][: network.num_stages]
+    sampler = consingan_sampler(stage_shapes, start_stage, start_image)
+    return generate_samples(network, [settings["channels"], *stage_shapes[0]], 1, seed, generate=sampler)[0]
+
+
+class BundleGenerator:
+    """The generator of a trained bundle folder, with the run settings stored in its ``model.pt``.
+
+    Attributes:
+        network: the generator (eval mode, CPU) with the trained weights.
+        settings: the ``settings`` of ``model.pt`` (ConSinGAN: stage shapes, intensity range, affine, ...).
+    """
+
+    def __init__(self, bundle_dir: str | Path) -> None:
+        bundle_model_file(bundle_dir)
+        parser = ConfigParser()
+        parser.read_config(str(Path(bundle_dir) / "configs" / "inference.json"))
+        parser["bundle_root"] = str(bundle_dir)
+        checkpoint = parser.get_parsed_content("checkpoint")
+        self.settings: dict = checkpoint["settings"]
+        self.network: torch.nn.Module = parser.get_parsed_content("network_def")
+        self.network.load_state_dict(checkpoint["generator"])
+        self.network.eval()
+
+    def load_image(self, path: str | Path) -> SingleImage:
+        """An image to inject, read and scaled as the training image was (its intensity range)."""
+        return load_single_image(
+            path, self.settings["spatial_dims"], self.settings["channels"], self.settings["intensity_range"]
+        )
+
+    def harmonise(self, path: str | Path, start_stage: int = 1, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+        """ConSinGAN harmonisation of the image at ``path`` from ``start_stage``, resized back onto that image's grid.
+
+        Returns:
+            (C, *spatial of the image) in [-1, 1], and the image's affine.
+        """
+        image = self.load_image(path)
+        generated = consingan_generate(self.network, self.settings, seed, start_stage, image.image)
+        return resize(generated, image.image.shape[2:]), image.affine
+
+
+class TorchScriptGenerator:
+    """An exported generator (``model.ts``) with the bundle's ``metadata.json``: the latent it takes is the
+    metadata's first input, ``num_channels`` x ``spatial_shape``; symbolic spatial sizes (ConSinGAN's ``H_0``, ...)
+    are read from the module's ``stage_shapes`` buffer, which medgan's single-image generators export."""
+
+    def __init__(self, model_file: str | Path, metadata_file: str | Path) -> None:
+        for path in (model_file, metadata_file):
+            if not Path(path).is_file():
+                raise BadInputError(f"{path} does not exist; export the bundle's model.ts (ckpt_export) first.")
+        self.module = torch.jit.load(str(model_file), map_location="cpu").eval()
+        self.metadata = json.loads(Path(metadata_file).read_text())
+        self.latent_shape = self._latent_shape()
+
+    def _latent_shape(self) -> list[int]:
+        latent = next(iter(self.metadata["network_data_format"]["inputs"].values()))
+        spatial = list(latent.get("spatial_shape", []))
+        if not all(isinstance(size, int) for size in spatial):
+            if not hasattr(self.module, "stage_shapes"):
+                raise BadInputError(
+                    f"the metadata's latent shape {spatial} is symbolic and the exported model has no stage_shapes; "
+                    "export the model with medgan's ckpt_export command."
+                )
+            spatial = [int(size) for size in self.module.stage_shapes[0].tolist()]
+        return [int(latent["num_channels"]), *spatial]
+
+    def sample(self, num_samples: int, seed: int = 0, batch_size: int = 16) -> torch.Tensor:
+        """``num_samples`` images (N, C, *spatial) in [-1, 1]; the same seed gives the same images."""
+        return generate_samples(self.module, self.latent_shape, num_samples, seed, batch_size)
