@@ -12,8 +12,11 @@ Workflows change the step by overriding its parts, never by copying it:
   ``g_steps`` times, as its reference does).
 
 Because it is a MONAI ``Trainer``, MONAI and ignite handlers attach as usual. Forward passes run under autocast
-when ``amp`` is set; float16 adds one ``GradScaler`` per optimizer. With DistributedDataParallel the network that
-is not being optimised runs under ``no_sync`` and with ``requires_grad`` off, as in stylegan2-ada-pytorch.
+when ``amp`` is set; float16 adds one ``GradScaler`` per optimizer. ``channels_last`` stores both networks and the
+real batch channels-last; ``torch_compile`` runs both networks through ``torch.compile`` (the gradient penalty's
+double backward uses the uncompiled discriminator; checkpoints hold the uncompiled modules' weights, unchanged).
+With DistributedDataParallel the network that is not being optimised runs under ``no_sync`` and with
+``requires_grad`` off, as in stylegan2-ada-pytorch.
 The output of an iteration is ``{"real", "fake", "loss_d", "loss_g", ...}``, losses as detached 0-d tensors (no
 host synchronisation in the step; handlers convert them when they log).
 """
@@ -28,17 +31,26 @@ from monai.engines import Trainer
 from torch import nn
 from torch.optim import Optimizer
 
+from medgan.engines.performance import channels_last, compile_network, to_channels_last
 from medgan.engines.precision import Precision, resolve_amp
 from medgan.losses import AdversarialLoss, gradient_penalty
 
 
 def unwrap(network: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel (or DataParallel) wrapper, else the module itself."""
-    return network.module if isinstance(network, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else network
+    """The module inside ``torch.compile`` and DistributedDataParallel (or DataParallel) wrappers, else the module."""
+    while True:
+        if isinstance(network, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            network = network.module
+        elif isinstance(network, torch._dynamo.eval_frame.OptimizedModule):
+            network = network._orig_mod
+        else:
+            return network
 
 
 def no_sync(network: nn.Module) -> contextlib.AbstractContextManager:
     """Skip DDP's gradient all-reduce for a forward whose backward must not update ``network``."""
+    while isinstance(network, torch._dynamo.eval_frame.OptimizedModule):
+        network = network._orig_mod
     return network.no_sync() if isinstance(network, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
 
 
@@ -68,6 +80,8 @@ class AdversarialTrainer(Trainer):
         amp: mixed precision: false, true/"bf16", or "fp16" (CUDA only).
         g_lr_scheduler, d_lr_scheduler: optional schedulers stepped once per iteration.
         epoch_length, non_blocking, train_handlers: as in ``monai.engines.Trainer``.
+        channels_last: store the networks' 4-D/5-D weights and the real batch channels-last (NHWC / NDHWC).
+        torch_compile: run generator and discriminator through ``torch.compile`` (first iterations compile).
     """
 
     def __init__(
@@ -91,6 +105,8 @@ class AdversarialTrainer(Trainer):
         non_blocking: bool = False,
         train_handlers: Sequence | None = None,
         prepare_batch: Callable = images_from_batch,
+        channels_last: bool = False,
+        torch_compile: bool = False,
     ) -> None:
         super().__init__(
             device=torch.device(device),
@@ -105,8 +121,13 @@ class AdversarialTrainer(Trainer):
         )
         if d_steps < 1 or g_steps < 1:
             raise ValueError(f"d_steps and g_steps must be at least 1, got {d_steps} and {g_steps}.")
-        self.generator = generator
-        self.discriminator = discriminator
+        self.channels_last = channels_last
+        self.torch_compile = torch_compile
+        if channels_last:
+            to_channels_last(unwrap(generator))
+            to_channels_last(unwrap(discriminator))
+        self.generator = self.compiled(generator)
+        self.discriminator = self.compiled(discriminator)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.latent_shape = tuple(latent_shape)
@@ -122,6 +143,10 @@ class AdversarialTrainer(Trainer):
         self.d_lr_scheduler = d_lr_scheduler
         if train_handlers is not None:
             self._register_handlers(train_handlers)
+
+    def compiled(self, network: nn.Module) -> nn.Module:
+        """``network`` through ``torch.compile`` when ``torch_compile`` is set, else ``network`` itself."""
+        return compile_network(network, self.state.device) if self.torch_compile else network
 
     # ----------------------------------------------------------------------------------------- the parts to override
     def sample_latents(self, batch_size: int) -> torch.Tensor:
@@ -184,6 +209,8 @@ class AdversarialTrainer(Trainer):
 
     def _iteration(self, engine: AdversarialTrainer, batchdata) -> dict[str, torch.Tensor]:
         real = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking)
+        if self.channels_last:
+            real = channels_last(real)
         self.before_iteration()
         self.generator.train()
         self.discriminator.train()

@@ -18,6 +18,15 @@ reference's ``calc_gradient_penalty`` computes it), then one generator loss
 as the reference does (``for _ in range(opt.Gsteps): optimizerG.step()``). The reconstruction starts from the
 coarsest real image (the reference's ``z_opt = reals[0]`` in generation mode) with zero noise at later stages.
 
+Frozen stages cannot change within a stage, so with ``cache_frozen_stages`` the reconstruction path's features
+after them are computed once per stage (not once per iteration) and the reconstruction runs only the trained
+stages; same numbers (the cache is off when the generator has batch norm, whose running statistics would then miss
+updates).
+
+``separate_critic_backward`` back-propagates the critic's three loss terms (real scores, fake scores, gradient
+penalty) one at a time instead of their sum, so only one term's graph is held at a time: the critic's peak memory
+drops from the sum of the three graphs to the largest (the penalty's), the same gradient up to float rounding.
+
 The number of built stages is part of the trainer's state dict, so a checkpoint taken mid-stage resumes into a
 generator grown to the same stage with the same optimizer groups.
 """
@@ -32,10 +41,12 @@ import torch
 import torch.nn.functional as F
 from ignite.engine import Events
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
 from medgan.errors import BadInputError
+from medgan.losses import gradient_penalty
 from medgan.networks.consingan import ConSinGANGenerator, stage_parameter_groups
 
 LR_DROP_AT = 0.8  # fraction of a stage's iterations after which the learning rates drop (reference: 0.8 * niter)
@@ -74,6 +85,9 @@ class ConSinGANTrainer(AdversarialTrainer):
         wrap_generator: re-wraps the grown generator for DistributedDataParallel at each stage (DDP fixes the
             parameter set when it wraps); None when not distributed.
         train_handlers: ignite/MONAI handlers.
+        cache_frozen_stages: compute the reconstruction through the frozen stages once per stage.
+        separate_critic_backward: back-propagate the critic's loss terms one at a time (less memory).
+        channels_last, torch_compile: as in :class:`AdversarialTrainer`.
     """
 
     def __init__(
@@ -98,6 +112,10 @@ class ConSinGANTrainer(AdversarialTrainer):
         amp: bool | str | None = None,
         wrap_generator: Callable[[nn.Module], nn.Module] | None = None,
         train_handlers: Sequence | None = None,
+        cache_frozen_stages: bool = True,
+        separate_critic_backward: bool = False,
+        channels_last: bool = False,
+        torch_compile: bool = False,
     ) -> None:
         self.reals = list(reals)
         self.batch_size = batch_size
@@ -122,6 +140,8 @@ class ConSinGANTrainer(AdversarialTrainer):
             lambda_grad_penalty=lambda_grad_penalty,
             amp=amp,
             prepare_batch=lambda batch, device, non_blocking: self.current_real(),
+            channels_last=channels_last,
+            torch_compile=torch_compile,
         )
         self.gradient_norm_over = "pixel"  # the reference's calc_gradient_penalty: per-pixel gradient norms
         self.active_scales = active_scales
@@ -131,6 +151,9 @@ class ConSinGANTrainer(AdversarialTrainer):
         self.noise_amp = noise_amp
         self.alpha_rec_loss = alpha_rec_loss
         self.wrap_generator = wrap_generator
+        self.cache_frozen_stages = cache_frozen_stages
+        self.separate_critic_backward = separate_critic_backward
+        self._frozen_reconstruction: torch.Tensor | None = None
         with torch.no_grad():  # ConSinGAN (generation mode) reconstructs from the coarsest real image itself
             self.network.fixed_noise.copy_(self.reals[0][:1])
         self.state.num_stages = self.network.num_stages
@@ -178,12 +201,13 @@ class ConSinGANTrainer(AdversarialTrainer):
     def _configure_stage(self) -> None:
         """Parameter groups and fresh optimizer state for the generator's current number of stages."""
         self.state.num_stages = self.network.num_stages
+        self._frozen_reconstruction = None
         _reset_optimizer(
             self.g_optimizer, stage_parameter_groups(self.network, self.active_scales, self.lr, self.lr_factor)
         )
         _reset_optimizer(self.d_optimizer, [{"params": list(unwrap(self.discriminator).parameters()), "lr": self.lr}])
         if self.wrap_generator is not None:
-            self.generator = self.wrap_generator(self.network)
+            self.generator = self.compiled(self.wrap_generator(self.network))
 
     def load_state_dict(self, state_dict: Mapping) -> None:
         """Restore ignite's counters and grow the generator to the checkpoint's number of stages, so the
@@ -206,10 +230,58 @@ class ConSinGANTrainer(AdversarialTrainer):
         terms = super().generator_loss(real, fake)
         if self.alpha_rec_loss > 0:
             with self.precision.autocast():
-                reconstruction = self.network.reconstruct()
+                reconstruction = self.reconstruct()
             terms["loss_rec"] = F.mse_loss(reconstruction.float(), real[:1].float())
             terms["loss_g_adv"] = terms["loss_g"]
             terms["loss_g"] = terms["loss_g_adv"] + self.alpha_rec_loss * terms["loss_rec"]
+        return terms
+
+    @property
+    def num_frozen_stages(self) -> int:
+        """Stages before the newest ``active_scales``: frozen for the whole current stage."""
+        return max(self.network.num_stages - self.active_scales, 0)
+
+    def reconstruct(self) -> torch.Tensor:
+        """The generator's reconstruction (1, C, *finest shape); the frozen stages' part comes from a per-stage cache
+        when ``cache_frozen_stages`` is set and the generator has no batch norm."""
+        frozen = self.num_frozen_stages
+        has_batch_norm = any(isinstance(module, _BatchNorm) for module in self.network.modules())
+        if not self.cache_frozen_stages or frozen == 0 or has_batch_norm:
+            return self.network.reconstruct()
+        if self._frozen_reconstruction is None:
+            with torch.no_grad():
+                self._frozen_reconstruction = self.network.reconstruction_features(frozen)
+        return self.network.reconstruct(self._frozen_reconstruction, frozen)
+
+    def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One critic update on new fakes; with ``separate_critic_backward`` its terms are back-propagated one by one.
+
+        Every adversarial loss here is a sum of a term of the real scores and one of the fake scores, so the
+        gradient of ``loss(real_scores, zeros)`` is the real term's and that of ``loss(zeros, fake_scores)`` the
+        fake term's."""
+        if not self.separate_critic_backward:
+            return super().discriminator_step(real)
+        with torch.no_grad(), self.precision.autocast():
+            fake = self.generate(self.sample_latents(real.shape[0]))
+        loss, scaler = self.adversarial_loss.discriminator, self.d_scaler
+        self.d_optimizer.zero_grad(set_to_none=True)
+        with self.precision.autocast():
+            real_scores = self.discriminator(real)
+        scaler.scale(loss(real_scores, torch.zeros_like(real_scores))).backward()
+        with self.precision.autocast():
+            fake_scores = self.discriminator(fake)
+        scaler.scale(loss(torch.zeros_like(fake_scores), fake_scores)).backward()
+        terms = {"loss_d": loss(real_scores.detach(), fake_scores.detach())}
+        if self.lambda_grad_penalty > 0:
+            penalty = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype), self.gradient_norm_over)
+            scaler.scale(self.lambda_grad_penalty * penalty).backward()
+            terms = {
+                "loss_d": terms["loss_d"] + self.lambda_grad_penalty * penalty.detach(),
+                "loss_d_adv": terms["loss_d"],
+                "grad_penalty": penalty.detach(),
+            }
+        scaler.step(self.d_optimizer)
+        scaler.update()
         return terms
 
     def generator_phase(self, real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -18,6 +18,7 @@ import torch
 from monai.networks.blocks import Convolution
 from monai.networks.layers import Act, Conv, Norm
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from medgan.data.pyramid import resize_antialiased, resize_to
 from medgan.errors import BadInputError
@@ -101,6 +102,9 @@ class ConSinGANGenerator(nn.Module):
         num_stages: number of stages to build now (``len(body)``), 1 to ``len(stage_shapes)``.
         cbam_reduction_ratio: channel reduction of CBAM's MLP.
         cbam_kernel_size: kernel side of CBAM's spatial attention.
+        gradient_checkpointing: in training, keep only each trained stage's input and recompute the stage in the
+            backward pass (``torch.utils.checkpoint``): less memory for large 3D volumes, one more forward per
+            trained stage. Same numbers as without.
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class ConSinGANGenerator(nn.Module):
         num_stages: int = 1,
         cbam_reduction_ratio: int = 16,
         cbam_kernel_size: int = 7,
+        gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if not stage_shapes or any(len(shape) != spatial_dims for shape in stage_shapes):
@@ -132,6 +137,7 @@ class ConSinGANGenerator(nn.Module):
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.num_features = num_features
+        self.gradient_checkpointing = gradient_checkpointing
 
         def block(channels_in: int) -> Convolution:
             return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
@@ -193,29 +199,79 @@ class ConSinGANGenerator(nn.Module):
         Returns:
             (B, in_channels, *stage_shapes[num_stages - 1]) in [-1, 1]. TorchScript-compatible.
         """
-        shapes: list[list[int]] = self.stage_shapes.tolist()
+        shapes = self._stage_shape_list()
         noise: list[torch.Tensor | None] = [None for _ in range(len(shapes))]
         return self._synthesize(z, 0, shapes, noise)
+
+    def _stage_shape_list(self) -> list[list[int]]:
+        """``stage_shapes`` as lists, read from the buffer only when it changed (on a GPU every read of a device
+        tensor waits for the queued work, so the training loop does not read it at every forward)."""
+        if torch.jit.is_scripting():
+            return self.stage_shapes.tolist()
+        return self._cached_stage_shapes()
+
+    @torch.jit.unused
+    def _cached_stage_shapes(self) -> list[list[int]]:
+        key = (self.stage_shapes.data_ptr(), self.stage_shapes._version)
+        if getattr(self, "_shape_cache_key", None) != key:
+            self._shape_cache = self.stage_shapes.tolist()
+            self._shape_cache_key = key
+        return self._shape_cache
 
     def _synthesize(
         self, image: torch.Tensor, start_stage: int, shapes: list[list[int]], noise: list[torch.Tensor | None]
     ) -> torch.Tensor:
         """Run the head on ``image`` and the stages from ``start_stage`` on; a None noise entry is drawn as N(0, 1)."""
-        features = self.head(image)
+        return self.tail(self._run_stages(self.head(image), start_stage, shapes, noise, True))
+
+    def _run_stages(
+        self,
+        features: torch.Tensor,
+        start_stage: int,
+        shapes: list[list[int]],
+        noise: list[torch.Tensor | None],
+        add_noise: bool,
+        end_stage: int = -1,
+    ) -> torch.Tensor:
+        """Stages ``start_stage`` .. ``end_stage - 1`` (-1: to the finest built) on ``features``.
+
+        Args:
+            features: (B, num_features, *s): head features at stage 0, else the previous stage's output or the head
+                features of an injected image (upsampled to ``shapes[start_stage]`` here).
+            noise: per-stage noise maps; None entries are drawn as N(0, 1) when ``add_noise``.
+            add_noise: False for the reconstruction path (zero noise at every stage after 0; nothing is added).
+
+        Returns:
+            (B, num_features, *shapes[end_stage - 1]).
+        """
+        last = self.num_stages if end_stage < 0 else end_stage
+        checkpointing = self.gradient_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting()
         for stage, block in enumerate(self.body):
             if stage == 0 and start_stage == 0:
-                features = block(features)
-            elif stage >= start_stage:
+                features = self._checkpointed_stage(stage, features) if checkpointing else block(features)
+            elif start_stage <= stage < last:
                 upsampled = resize_to(features, shapes[stage])
-                stage_noise = noise[stage]
-                if stage_noise is None:
-                    stage_noise = torch.randn(
-                        [features.shape[0], self.num_features] + shapes[stage],
-                        dtype=features.dtype,
-                        device=features.device,
-                    )
-                features = block(upsampled + stage_noise * self.noise_amps[stage]) + upsampled
-        return self.tail(features)
+                stage_input = upsampled
+                if add_noise:
+                    stage_noise = noise[stage]
+                    if stage_noise is None:
+                        stage_noise = torch.randn(
+                            [features.shape[0], self.num_features] + shapes[stage],
+                            dtype=features.dtype,
+                            device=features.device,
+                        )
+                    stage_input = upsampled + stage_noise * self.noise_amps[stage]
+                refined = self._checkpointed_stage(stage, stage_input) if checkpointing else block(stage_input)
+                features = refined + upsampled
+        return features
+
+    @torch.jit.unused
+    def _checkpointed_stage(self, stage: int, x: torch.Tensor) -> torch.Tensor:
+        """``body[stage](x)`` through ``torch.utils.checkpoint`` when the stage is trained (else plainly)."""
+        block = self.body[stage]
+        if any(p.requires_grad for p in block.parameters()):
+            return checkpoint(block, x, use_reentrant=False)
+        return block(x)
 
     def generate(
         self,
@@ -268,22 +324,32 @@ class ConSinGANGenerator(nn.Module):
         stage_noise = self._generation_noise(noise, shapes, start_stage)
         return self._synthesize(image, start_stage, shapes, stage_noise)
 
-    def reconstruct(self) -> torch.Tensor:
+    def reconstruct(self, start_features: torch.Tensor | None = None, start_stage: int = 0) -> torch.Tensor:
         """The reconstruction path: ``fixed_noise`` at stage 0, zero noise at later stages.
+
+        Args:
+            start_features: the path's features after stages 0 .. ``start_stage - 1``
+                (:meth:`reconstruction_features`), to skip stages whose output cannot change (frozen stages).
+            start_stage: the first stage to run when ``start_features`` is given.
 
         Returns:
             (1, in_channels, *stage_shapes[num_stages - 1]), the output the reconstruction loss compares to the image.
         """
-        shapes = self.stage_shapes.tolist()
-        noise = [None] + [
-            self.fixed_noise.new_zeros((1, self.num_features, *shape)) for shape in shapes[1 : self.num_stages]
-        ]
-        return self.generate(self.fixed_noise, noise=noise)
+        shapes = self._stage_shape_list()
+        if start_features is None:
+            return self.tail(self._run_stages(self.head(self.fixed_noise), 0, shapes, [], False))
+        return self.tail(self._run_stages(start_features, start_stage, shapes, [], False))
+
+    def reconstruction_features(self, end_stage: int) -> torch.Tensor:
+        """Features of the reconstruction path after stages 0 .. ``end_stage - 1``:
+        (1, num_features, *stage_shapes[end_stage - 1])."""
+        shapes = self._stage_shape_list()
+        return self._run_stages(self.head(self.fixed_noise), 0, shapes, [], False, end_stage)
 
     def _generation_shapes(self, stage_shapes: Sequence[Sequence[int]] | None) -> list[list[int]]:
         """Checked per-stage shapes for ``generate``: the override or the buffer."""
         if stage_shapes is None:
-            return self.stage_shapes.tolist()
+            return self._stage_shape_list()
         shapes = [[int(size) for size in shape] for shape in stage_shapes]
         if len(shapes) < self.num_stages or any(len(s) != self.spatial_dims or min(s) < 1 for s in shapes):
             raise BadInputError(

@@ -1,0 +1,199 @@
+"""Each speed/memory switch does what it says (no timing here: the benchmark in benchmarks/ measures it)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from ignite.engine import Events
+from torch.utils.data import DataLoader, TensorDataset
+
+from medgan.data.pyramid import consingan_stage_shapes, image_pyramid
+from medgan.engines import AdversarialTrainer, ConSinGANTrainer, unwrap
+from medgan.engines.performance import CHANNELS_LAST, compile_network
+from medgan.errors import BadInputError
+from medgan.networks import ConSinGANDiscriminator, ConSinGANGenerator, DCGANDiscriminator, DCGANGenerator
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENT = 4
+
+
+def dcgan_trainer(spatial_dims=2, **kwargs):
+    torch.manual_seed(0)
+    images = torch.rand((4, 1) + (64,) * spatial_dims) * 2 - 1
+    generator = DCGANGenerator(spatial_dims, 64, latent_size=LATENT, num_feature_maps=2)
+    discriminator = DCGANDiscriminator(spatial_dims, 64, num_feature_maps=2)
+    return AdversarialTrainer(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=DataLoader(TensorDataset(images), batch_size=2, drop_last=True),
+        generator=generator,
+        discriminator=discriminator,
+        g_optimizer=torch.optim.Adam(generator.parameters(), 2e-4),
+        d_optimizer=torch.optim.Adam(discriminator.parameters(), 2e-4),
+        latent_shape=(LATENT,),
+        **kwargs,
+    )
+
+
+def consingan_trainer(epochs=2, num_scales=3, active_scales=1, batch_norm=False, **kwargs):
+    torch.manual_seed(0)
+    image = torch.rand(1, 1, 20, 24) * 2 - 1
+    shapes = consingan_stage_shapes(image.shape[2:], num_scales, max_size=24, min_size=8)
+    generator = ConSinGANGenerator(2, shapes, num_features=4, num_layers=2, batch_norm=batch_norm)
+    discriminator = ConSinGANDiscriminator(2, num_features=4, num_layers=2)
+    return ConSinGANTrainer(
+        device="cpu",
+        generator=generator,
+        discriminator=discriminator,
+        g_optimizer=torch.optim.Adam(generator.parameters(), 5e-4),
+        d_optimizer=torch.optim.Adam(discriminator.parameters(), 5e-4),
+        reals=image_pyramid(image, shapes),
+        epochs=epochs,
+        active_scales=active_scales,
+        d_steps=2,
+        g_steps=2,
+        **kwargs,
+    )
+
+
+def conv_weights(module):
+    return [p for p in module.parameters() if p.dim() in CHANNELS_LAST]
+
+
+def params(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def count_calls(module):
+    calls = []
+    module.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_channels_last_stores_weights_and_batches_channels_last(spatial_dims):
+    trainer = dcgan_trainer(spatial_dims, channels_last=True)
+    trainer.run()
+    memory_format = CHANNELS_LAST[spatial_dims + 2]
+    weights = conv_weights(trainer.generator) + conv_weights(trainer.discriminator)
+    assert weights and all(w.is_contiguous(memory_format=memory_format) for w in weights)
+    assert trainer.state.output["real"].is_contiguous(memory_format=memory_format)
+    plain = dcgan_trainer(spatial_dims)
+    assert not all(w.is_contiguous(memory_format=memory_format) for w in conv_weights(plain.generator))
+
+
+def test_channels_last_consingan_keeps_format_in_new_stages():
+    trainer = consingan_trainer(channels_last=True)
+    trainer.run()
+    assert trainer.network.num_stages == 3
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in conv_weights(trainer.network))
+
+
+def test_torch_compile_wraps_both_networks_and_checkpoints_see_the_originals():
+    trainer = dcgan_trainer(torch_compile=True)
+    generator_before = unwrap(trainer.generator)
+    assert isinstance(trainer.generator, torch._dynamo.eval_frame.OptimizedModule)
+    assert isinstance(trainer.discriminator, torch._dynamo.eval_frame.OptimizedModule)
+    assert isinstance(generator_before, DCGANGenerator)
+    assert set(generator_before.state_dict()) == set(DCGANGenerator(2, 64, LATENT, num_feature_maps=2).state_dict())
+
+
+def test_torch_compile_without_a_cpp_compiler_is_refused_in_one_sentence(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(BadInputError, match="C\\+\\+ compiler"):
+        compile_network(torch.nn.Linear(2, 2), torch.device("cpu"))
+
+
+def test_gradient_checkpointing_recomputes_trained_stages_only_with_the_same_gradients():
+    shapes = [(8, 8), (12, 12), (16, 16)]
+    grads = {}
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        generator = ConSinGANGenerator(2, shapes, num_features=4, num_layers=2, num_stages=3)
+        generator.gradient_checkpointing = checkpointing
+        generator.body[0].requires_grad_(False)  # a frozen stage
+        frozen_calls, trained_calls = count_calls(generator.body[0][0]), count_calls(generator.body[2][0])
+        torch.manual_seed(1)
+        generator(torch.randn(2, 1, 8, 8)).square().mean().backward()
+        assert len(frozen_calls) == 1
+        assert len(trained_calls) == (2 if checkpointing else 1)  # the forward, and its recomputation in backward
+        grads[checkpointing] = torch.cat([p.grad.flatten() for p in generator.body[1:].parameters()])
+    assert torch.equal(grads[False], grads[True])
+
+
+def test_gradient_checkpointing_is_off_without_gradients():
+    generator = ConSinGANGenerator(2, [(8, 8), (12, 12)], num_features=4, num_layers=2, num_stages=2)
+    generator.gradient_checkpointing = True
+    calls = count_calls(generator.body[1][0])
+    with torch.no_grad():
+        generator(torch.randn(1, 1, 8, 8))
+    assert len(calls) == 1
+
+
+def test_frozen_stages_of_the_reconstruction_run_once_per_stage_with_the_same_result():
+    trained = {}
+    for cache in (False, True):
+        trainer = consingan_trainer(epochs=3, cache_frozen_stages=cache)
+        calls = []
+
+        def count_at_last_stage(engine, calls=calls):  # after start_stage: stages 0 and 1 are frozen (active 1)
+            if engine.network.num_stages == 3:
+                engine.network.body[0].register_forward_hook(lambda *_: calls.append(1))
+
+        trainer.add_event_handler(Events.EPOCH_STARTED, count_at_last_stage)
+        trainer.run()
+        # per iteration: 2 critic fakes and 1 generator fake, and the reconstruction: cached, once for the stage
+        assert len(calls) == (3 * 3 + 1 if cache else 3 * 4)
+        trained[cache] = params(trainer.network)
+    assert torch.equal(trained[False], trained[True])
+
+
+def test_frozen_stage_cache_is_off_with_batch_norm():
+    trainer = consingan_trainer(epochs=1, num_scales=2, batch_norm=True)
+    trainer.run()
+    assert trainer._frozen_reconstruction is None
+
+
+def test_generator_forward_reads_no_device_tensor():
+    generator = ConSinGANGenerator(2, [(8, 8), (12, 12)], num_features=4, num_layers=2, num_stages=2)
+    z = torch.randn(1, 1, 8, 8)
+    generator(z)
+    reads = []
+    original = torch.Tensor.tolist
+    torch.Tensor.tolist = lambda self: reads.append(1) or original(self)
+    try:
+        generator(z)
+        assert not reads
+        generator.stage_shapes[1] = torch.tensor([10, 10])  # a changed buffer is read again
+        assert generator(z).shape[2:] == (10, 10) and reads
+    finally:
+        torch.Tensor.tolist = original
+
+
+def test_benchmark_cases_use_keys_of_the_bundle_configs():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from cases import CASES
+
+    for case in CASES:
+        keys = set(json.loads((ROOT / "bundles" / case.bundle / "configs" / "train.json").read_text()))
+        used = set(case.overrides).union(*case.switches.values())
+        assert used <= keys, f"{case.name}: {used - keys} are not keys of its train.json"
+
+
+def test_separate_critic_backward_back_propagates_each_term_alone_with_the_same_update():
+    gradients, backward_calls = {}, {}
+    for separate in (False, True):
+        trainer = consingan_trainer(epochs=1, separate_critic_backward=separate)
+        calls = []
+        scale = trainer.d_scaler.scale
+        trainer.d_scaler.scale = lambda loss, calls=calls, scale=scale: calls.append(1) or scale(loss)
+        torch.manual_seed(3)
+        terms = trainer.discriminator_step(trainer.reals[0])
+        grads = torch.cat([p.grad.flatten() for p in trainer.discriminator.parameters()])
+        gradients[separate] = (grads, terms["loss_d"])
+        backward_calls[separate] = len(calls)
+    assert backward_calls == {False: 1, True: 3}  # real scores, fake scores, gradient penalty
+    assert torch.allclose(gradients[False][0], gradients[True][0], rtol=1e-4, atol=1e-7)
+    assert torch.allclose(gradients[False][1], gradients[True][1], atol=1e-6)
