@@ -159,3 +159,13 @@ def consingan_sampler(
         return generator.generate(start_image=image, start_stage=start_stage, stage_shapes=stage_shapes)
 
     return sample
+
+
+def truncated_sampler(truncation_psi: float = 1.0) -> Callable:
+    """``generate(generator, z)`` for :func:`generate_and_save` with a style-based generator: ``generator(z,
+    truncation_psi)``, w pulled towards ``w_avg`` by ``1 - truncation_psi`` (Karras et al. 2019, Sec. 3.2)."""
+
+    def sample(generator: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return generator(z, truncation_psi)
+
+    return sample
