@@ -12,6 +12,7 @@ from medgan.handlers.checkpoint import (
 from medgan.handlers.ema import GeneratorEMA
 from medgan.handlers.loss_plot import LossPlotter
 from medgan.handlers.progress import ProgressBar
+from medgan.handlers.progressive import ResolutionPreviewSaver
 from medgan.handlers.samples import SampleGridSaver
 from medgan.handlers.stage_preview import StagePreviewSaver
 
@@ -20,6 +21,7 @@ __all__ = [
     "LossPlotter",
     "ProgressBar",
     "RandomState",
+    "ResolutionPreviewSaver",
     "ResumableCheckpoint",
     "RunSettings",
     "SampleGridSaver",

@@ -1,8 +1,8 @@
-"""A tqdm progress bar for a training run, showing the losses."""
+"""A tqdm progress bar for a training run, showing the losses (and, for progressive runs, where growing stands)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ignite.engine import Engine
 from ignite.handlers import ProgressBar as IgniteProgressBar
@@ -13,16 +13,28 @@ def loss_terms(output: Mapping) -> dict[str, float]:
     return {k: float(v) for k, v in output.items() if k.startswith("loss") and getattr(v, "ndim", 1) == 0}
 
 
+def progressive_status(output: Mapping) -> dict[str, float | str]:
+    """The losses plus a progressive run's ``resolution``, fade-in ``alpha`` and real images seen, for display."""
+    return {
+        **loss_terms(output),
+        "res": int(output["resolution"]),
+        "alpha": round(float(output["alpha"]), 3),
+        "images": str(int(output["images_seen"])),  # a string: tqdm would print 30000 as 3e+4
+    }
+
+
 class ProgressBar(IgniteProgressBar):
     """ignite's ``ProgressBar`` attached with the iteration's losses on display (rank 0 only).
 
-    ``attach(engine)`` is all MONAI's ``train_handlers`` call, so the losses are wired in here.
+    ``attach(engine)`` is all MONAI's ``train_handlers`` call, so the losses are wired in here;
+    ``output_transform`` chooses what else is shown (e.g. :func:`progressive_status`).
     """
 
-    def __init__(self, rank: int = 0, **kwargs) -> None:
+    def __init__(self, rank: int = 0, output_transform: Callable[[Mapping], dict] = loss_terms, **kwargs) -> None:
         super().__init__(persist=True, **kwargs)
         self.rank = rank
+        self.output_transform = output_transform
 
     def attach(self, engine: Engine, *args, **kwargs) -> None:  # type: ignore[override]
         if self.rank == 0:
-            super().attach(engine, output_transform=loss_terms)
+            super().attach(engine, output_transform=self.output_transform)

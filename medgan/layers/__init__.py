@@ -1,23 +1,31 @@
 """n-D building blocks, MONAI style: the first argument of every layer is ``spatial_dims`` (2 or 3)."""
 
+from medgan.layers.adain import AdaIN
 from medgan.layers.cbam import CBAM, ChannelAttention, SpatialAttention
 from medgan.layers.equalized import EqualizedConv, EqualizedLinear, ScaledLeakyReLU, scaled_leaky_relu
+from medgan.layers.fir import FIRFilter, upfirdn
 from medgan.layers.minibatch_std import MinibatchStd
+from medgan.layers.modulated_conv import ModulatedConv, modulated_conv
 from medgan.layers.noise import NoiseInjection
 from medgan.layers.pixel_norm import PixelNorm
 from medgan.layers.spectral_norm import apply_spectral_norm, remove_spectral_norm
 
 __all__ = [
+    "AdaIN",
     "CBAM",
     "ChannelAttention",
     "EqualizedConv",
     "EqualizedLinear",
+    "FIRFilter",
     "MinibatchStd",
+    "ModulatedConv",
     "NoiseInjection",
     "PixelNorm",
     "ScaledLeakyReLU",
     "SpatialAttention",
     "apply_spectral_norm",
+    "modulated_conv",
     "remove_spectral_norm",
     "scaled_leaky_relu",
+    "upfirdn",
 ]

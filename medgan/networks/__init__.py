@@ -9,6 +9,11 @@ from medgan.networks.consingan import (
 )
 from medgan.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from medgan.networks.mapping import MappingNetwork
+from medgan.networks.pggan import PGGANDiscriminator, PGGANGenerator
+from medgan.networks.progressive import ProgressiveGenerator, ProgressiveNetwork
+from medgan.networks.stylegan import StyleGANGenerator
+from medgan.networks.stylegan2_discriminator import StyleGAN2Discriminator
+from medgan.networks.stylegan2_generator import StyleGAN2Generator
 
 __all__ = [
     "ConSinGANDiscriminator",
@@ -16,6 +21,13 @@ __all__ = [
     "DCGANDiscriminator",
     "DCGANGenerator",
     "MappingNetwork",
+    "PGGANDiscriminator",
+    "PGGANGenerator",
+    "ProgressiveGenerator",
+    "ProgressiveNetwork",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
+    "StyleGANGenerator",
     "freeze_inactive_stages",
     "stage_parameter_groups",
     "stages_in_state_dict",
