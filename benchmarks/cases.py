@@ -155,7 +155,34 @@ CASES = [
 ]
 
 # ---------------------------------------------------------------------------------------------------- StyleGAN2
+# the embedded volume at StyleGAN2's per-axis image shape, repeated so a batch of 4 volumes exists
+STYLEGAN2_EMBEDDED_VOLUMES = (
+    "$medgan.data.shaped.load_shaped_training_images(None, 3, @image_shape, @channels).repeat(8, 1, 1, 1, 1)"
+)
 CASES += [
+    Case(  # the CPU quick start of bundles/stylegan2/docs/README.md
+        "stylegan2",
+        "2D 64 px, fmap_max 32, batch 16",
+        {"spatial_dims": 2, "image_size": 64, "fmap_max": 32, "batch_size": 16},
+        {"bf16": AMP_BF16, "fp16": AMP_FP16},
+        iterations=4,
+        gpu_only=GPU_ONLY,
+    ),
+    Case(
+        "stylegan2",
+        "3D 32^3, fmap_max 16, batch 4",
+        {
+            "spatial_dims": 3,
+            "image_size": 32,
+            "fmap_max": 16,
+            "batch_size": 4,
+            "images": STYLEGAN2_EMBEDDED_VOLUMES,
+        },
+        {"bf16": AMP_BF16, "fp16": AMP_FP16},
+        iterations=4,
+        inference_batch=4,
+        gpu_only=GPU_ONLY,
+    ),
     Case(
         "stylegan2",
         "2D 64 px, batch 32",

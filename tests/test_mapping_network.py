@@ -58,3 +58,14 @@ def test_scripted_mapping_equals_eager():
 def test_needs_a_layer():
     with pytest.raises(ValueError, match="at least one layer"):
         MappingNetwork(8, 8, num_layers=0)
+
+
+def test_w_avg_and_truncation_under_bf16_autocast():
+    torch.manual_seed(0)
+    mapping = MappingNetwork(8, 6, num_layers=2)
+    z = torch.randn(3, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        w = mapping(z, truncation_psi=0.5, update_w_avg=True)
+    assert w.dtype == torch.bfloat16
+    assert mapping.w_avg.dtype == torch.float32
+    assert mapping.w_avg.abs().sum() > 0

@@ -52,8 +52,8 @@ class MappingNetwork(nn.Module):
         w = self.normalize(z)
         for layer in self.layers:
             w = scaled_leaky_relu(layer(w))
-        if update_w_avg:
-            self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        if update_w_avg:  # w_avg stays float32 when w comes from autocast (bf16/fp16)
+            self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         if truncation_psi != 1.0:
-            w = self.w_avg.lerp(w, truncation_psi)
+            w = self.w_avg.to(w.dtype).lerp(w, truncation_psi)
         return w
