@@ -37,6 +37,7 @@ class Case:
         warmup: untimed training iterations first.
         inference_batch: samples per generator call in the inference measurement.
         finest_stage: start training at the last stage (ConSinGAN: the generator is grown to all stages first).
+        final_resolution_stage: start a progressive run (PGGAN, StyleGAN) after the final resolution's fade-in.
         default: part of the default set (else only with ``--all``).
         gpu_only: switches measured only on a CUDA device.
     """
@@ -49,6 +50,7 @@ class Case:
     warmup: int = 2
     inference_batch: int = 16
     finest_stage: bool = False
+    final_resolution_stage: bool = False
     default: bool = True
     gpu_only: tuple[str, ...] = ()
 
@@ -204,3 +206,39 @@ CASES += [
         gpu_only=GPU_ONLY,
     ),
 ]
+
+# ------------------------------------------------------------------------------------------- PGGAN and StyleGAN
+# measured at the final resolution with the fade-in done; the embedded volume repeated for a batch of volumes
+PROGRESSIVE_EMBEDDED_VOLUMES = (
+    "$medgan.data.progressive.load_progressive_images(None, 3, @final_resolution, @channels).repeat(8, 1, 1, 1, 1)"
+)
+for progressive_bundle in ("pggan", "stylegan"):
+    CASES += [
+        Case(  # the CPU quick start of the bundle's docs/README.md, at its last (64 px) stage
+            progressive_bundle,
+            "2D 64 px, max_channels 32, batch 16",
+            {"spatial_dims": 2, "final_resolution": 64, "max_channels": 32, "images_per_stage": 10000},
+            {"bf16": AMP_BF16, "fp16": AMP_FP16},
+            iterations=4,
+            final_resolution_stage=True,
+            gpu_only=GPU_ONLY,
+        ),
+        Case(
+            progressive_bundle,
+            "3D 32^3, max_channels 32, batch 4",
+            {
+                "spatial_dims": 3,
+                "final_resolution": 32,
+                "max_channels": 32,
+                "images_per_stage": 1000,
+                "batch_size": 4,
+                "images": PROGRESSIVE_EMBEDDED_VOLUMES,
+            },
+            {"bf16": AMP_BF16, "fp16": AMP_FP16},
+            iterations=2,
+            warmup=1,
+            inference_batch=4,
+            final_resolution_stage=True,
+            gpu_only=GPU_ONLY,
+        ),
+    ]

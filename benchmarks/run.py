@@ -80,6 +80,16 @@ def measure(case: Case, switch_overrides: dict, device: str, threads: int) -> di
             trainer.load_state_dict(
                 {"iteration": (stages - 1) * length, "epoch_length": length, "max_epochs": stages, "num_stages": stages}
             )
+        if case.final_resolution_stage:  # as a progressive run resumed after its last stage's fade-in
+            schedule = trainer.schedule
+            last_stage_half = schedule.stage_starts[-1] + schedule.iterations_per_stage[-1] // 2 + 1
+            trainer.load_state_dict(
+                {
+                    "iteration": last_stage_half,
+                    "epoch_length": trainer.state.epoch_length,
+                    "max_epochs": trainer.state.max_epochs,
+                }
+            )
         batch_size = int(parser.get_parsed_content("batch_size"))
         setup_s = time.perf_counter() - started
 
