@@ -1,4 +1,4 @@
-"""Distributed training of the DCGAN, SNGAN and ConSinGAN bundles on CPU: ``torchrun --nproc_per_node=2 -m
+"""Distributed training of the DCGAN, SNGAN, ConSinGAN and StyleGAN2 bundles on CPU: ``torchrun --nproc_per_node=2 -m
 monai.bundle run training`` with ``train.json`` and ``multi_gpu_train.json`` (gloo backend), on a bundle copy.
 
 torchrun is started as ``python -m torch.distributed.run`` (what the ``torchrun`` script runs) so the test uses
@@ -146,3 +146,24 @@ def test_consingan_torchrun_replicas_of_one_image(tmp_path):
     assert model["bundle"] == "consingan" and len(model["settings"]["stage_shapes"]) == 3
     assert not any(key.startswith("module.") for key in model["generator"])
     assert sorted(p.name for p in (output_dir / "samples").iterdir()) == ["stage_0.png", "stage_1.png", "stage_2.png"]
+
+
+def test_stylegan2_torchrun_with_lazy_regularisation(png_dir, tmp_path):
+    """StyleGAN2's R1 and path-length steps (every 2nd iteration here) run under DDP in both processes."""
+    bundle_dir = tmp_path / "stylegan2"
+    shutil.copytree(REPO_ROOT / "bundles" / "stylegan2", bundle_dir, ignore=shutil.ignore_patterns("models", "output"))
+    output_dir = tmp_path / "out"
+    result = torchrun_training(
+        bundle_dir, dataset_dir=png_dir, output_dir=output_dir, image_size=16, z_dim=8, w_dim=8,
+        num_mapping_layers=2, fmap_base=64, fmap_max=8, batch_size=BATCH_SIZE, max_epochs=MAX_EPOCHS,
+        r1_interval=2, pl_interval=2, save_every=1, sample_every=1, num_preview_samples=4,
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    with open(output_dir / "losses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["iteration"]) for row in rows] == list(range(1, MAX_EPOCHS * ITERATIONS_PER_EPOCH + 1))
+    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
+    assert model["bundle"] == "stylegan2"
+    states = [value for key, value in model.items() if isinstance(value, dict) and key != "settings"]
+    weights = [key for state in states for key, value in state.items() if isinstance(value, torch.Tensor)]
+    assert weights and not any(key.startswith("module.") for key in weights)
