@@ -1,5 +1,6 @@
-"""Distributed training of the DCGAN, SNGAN, ConSinGAN and StyleGAN2 bundles on CPU: ``torchrun --nproc_per_node=2 -m
-monai.bundle run training`` with ``train.json`` and ``multi_gpu_train.json`` (gloo backend), on a bundle copy.
+"""Distributed training of the DCGAN, SNGAN, ConSinGAN, StyleGAN2 and StyleGAN bundles on CPU: ``torchrun
+--nproc_per_node=2 -m monai.bundle run training`` with ``train.json`` and ``multi_gpu_train.json`` (gloo backend),
+on a bundle copy.
 
 torchrun is started as ``python -m torch.distributed.run`` (what the ``torchrun`` script runs) so the test uses
 this interpreter, with ``OMP_NUM_THREADS=1`` so the two processes do not fight over two cores.
@@ -167,3 +168,22 @@ def test_stylegan2_torchrun_with_lazy_regularisation(png_dir, tmp_path):
     states = [value for key, value in model.items() if isinstance(value, dict) and key != "settings"]
     weights = [key for state in states for key, value in state.items() if isinstance(value, torch.Tensor)]
     assert weights and not any(key.startswith("module.") for key in weights)
+
+
+def test_stylegan_progressive_torchrun(png_dir, tmp_path):
+    """The progressive schedule counts images over both processes: 3 stages x 8 images at 2 x 2 per iteration."""
+    bundle_dir = tmp_path / "stylegan"
+    shutil.copytree(REPO_ROOT / "bundles" / "stylegan", bundle_dir, ignore=shutil.ignore_patterns("models", "output"))
+    output_dir = tmp_path / "out"
+    result = torchrun_training(
+        bundle_dir, dataset_dir=png_dir, output_dir=output_dir, final_resolution=16, max_channels=4,
+        channel_halving_resolution=8, latent_size=8, w_dim=8, batch_size=BATCH_SIZE, images_per_stage=8,
+        save_every_iterations=2, sample_every_iterations=0, num_preview_samples=2, log_every=1,
+    )  # fmt: skip
+    assert result.returncode == 0, describe(result)
+    with open(output_dir / "losses.csv", newline="") as f:
+        iterations = [int(row["iteration"]) for row in csv.DictReader(f)]
+    assert iterations == list(range(1, 3 * 8 // (NUM_PROCESSES * BATCH_SIZE) + 1))
+    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
+    assert model["bundle"] == "stylegan"
+    assert not any(key.startswith("module.") for key in model["generator"])
