@@ -49,7 +49,8 @@ def test_lazy_regularization_adjusts_lr_and_betas():
     group = adam.param_groups[0]
     assert group["lr"] == pytest.approx(0.0025 * 16 / 17)
     assert group["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
-    assert lazy_regularization_adam(params, 0.0025, (0.0, 0.99), 1).param_groups[0]["lr"] == pytest.approx(0.0025)
+    assert lazy_regularization_adam(params, 0.0025, (0.0, 0.99), 1).param_groups[0]["lr"] == pytest.approx(0.0025 / 2)
+    assert lazy_regularization_adam(params, 0.0025, (0.0, 0.99), 0).param_groups[0]["lr"] == pytest.approx(0.0025 / 2)
 
 
 def test_auto_gamma_as_the_reference():

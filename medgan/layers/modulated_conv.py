@@ -61,15 +61,15 @@ def modulated_conv(
     out_channels = weight.shape[0]
     weight = weight.to(x.dtype)
     styles = styles.to(x.dtype)
-    kernels = weight.unsqueeze(0) * styles.reshape([batch, 1, in_channels] + [1] * spatial_dims)  # (B, O, I, *k)
-    demod = torch.ones(1, device=x.device, dtype=x.dtype)
-    if demodulate:
-        demod = (kernels.square().flatten(2).sum(dim=2) + eps).rsqrt()  # (B, O)
+    demod = x.new_ones(1)
+    if demodulate:  # sum over i and k of (w[o, i, k] s[b, i])^2, without building the per-sample kernels
+        demod = (styles.square() @ weight.square().flatten(2).sum(dim=2).T + eps).rsqrt()  # (B, O)
     if not fused:
         y = _conv(x * styles.reshape([batch, in_channels] + [1] * spatial_dims), weight, padding, 1)
         if demodulate:
             y = y * demod.reshape([batch, out_channels] + [1] * spatial_dims)
         return y
+    kernels = weight.unsqueeze(0) * styles.reshape([batch, 1, in_channels] + [1] * spatial_dims)  # (B, O, I, *k)
     if demodulate:
         kernels = kernels * demod.reshape([batch, out_channels, 1] + [1] * spatial_dims)
     y = _conv(

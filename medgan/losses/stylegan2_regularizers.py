@@ -34,9 +34,11 @@ def lazy_regularization_adam(
     params, lr: float, betas: Sequence[float], interval: int, eps: float = 1e-8
 ) -> torch.optim.Adam:
     """Adam for a network regularised every ``interval`` steps: learning rate ``lr * r`` and betas ``beta ** r``
-    with ``r = interval / (interval + 1)`` (paper Sec. 3.1, reference ``training_loop``); ``interval`` 0 or 1 means
-    not lazy (r = 1)."""
-    ratio = interval / (interval + 1) if interval > 1 else 1.0
+    with ``r = interval / (interval + 1)`` (paper Sec. 3.1, reference ``training_loop``): the separate regularisation
+    step taken every ``interval`` steps counts in the budget, also at ``interval`` 1 (r = 1/2); ``interval`` 0 is
+    taken as 1, as :class:`medgan.engines.StyleGAN2Trainer` then regularises every iteration."""
+    steps = max(interval, 1)
+    ratio = steps / (steps + 1)
     return torch.optim.Adam(params, lr=lr * ratio, betas=tuple(beta**ratio for beta in betas), eps=eps)
 
 
