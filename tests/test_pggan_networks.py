@@ -25,6 +25,7 @@ def test_widths_follow_the_paper():
     """512 feature maps up to 32 px, then halved per doubling (PGGAN Table 2)."""
     assert stage_channels([4, 4], 9) == [512, 512, 512, 512, 256, 128, 64, 32, 16]
     assert stage_channels([4, 4], 3, max_channels=8, channel_halving_resolution=8) == [8, 4, 2]
+    assert stage_channels([6, 6], 5) == [512, 512, 512, 512, 256]  # 48 px is below 64: still 512; 96 px halves
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])

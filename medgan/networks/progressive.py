@@ -33,7 +33,7 @@ def stage_channels(
     side of the largest axis), then halved at every doubling (PGGAN Table 2: 512 up to 32 px, 256 at 64 px, ...)."""
     widths = []
     for shape in stage_shapes(base_shape, num_stages):
-        halvings = max(0, int(math.log2(max(shape) / channel_halving_resolution)) + 1)
+        halvings = max(0, math.floor(math.log2(max(shape) / channel_halving_resolution)) + 1)
         widths.append(max(1, max_channels >> halvings))
     return widths
 
