@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from medgan.data.image_set import fit_to_size, read_images
 from medgan.errors import BadInputError
+from medgan.layers.resampling import downsample2, upsample2
 
 __all__ = ["fade_reals", "load_progressive_images", "stage_pyramid"]
 
@@ -60,9 +60,8 @@ def stage_pyramid(images: torch.Tensor, num_stages: int) -> list[torch.Tensor]:
     """``images`` (N, C, *final) average-pooled to every stage, coarsest first: stage s is pooled by
     ``2**(num_stages - 1 - s)`` per axis."""
     pyramid = [images]
-    pool = F.avg_pool2d if images.dim() == 4 else F.avg_pool3d
     for _ in range(num_stages - 1):
-        pyramid.append(pool(pyramid[-1], 2))
+        pyramid.append(downsample2(pyramid[-1]))
     return pyramid[::-1]
 
 
@@ -71,4 +70,4 @@ def fade_reals(current: torch.Tensor, previous: torch.Tensor, alpha: float) -> t
     the same images at the previous stage (nearest upsampling, as the generator's old path)."""
     if alpha >= 1.0:
         return current
-    return torch.lerp(F.interpolate(previous, scale_factor=2.0, mode="nearest"), current, alpha)
+    return torch.lerp(upsample2(previous), current, alpha)

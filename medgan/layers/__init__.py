@@ -8,6 +8,7 @@ from medgan.layers.minibatch_std import MinibatchStd
 from medgan.layers.modulated_conv import ModulatedConv, modulated_conv
 from medgan.layers.noise import NoiseInjection
 from medgan.layers.pixel_norm import PixelNorm
+from medgan.layers.resampling import downsample2, upsample2
 from medgan.layers.spectral_norm import apply_spectral_norm, remove_spectral_norm
 
 __all__ = [
@@ -24,8 +25,10 @@ __all__ = [
     "ScaledLeakyReLU",
     "SpatialAttention",
     "apply_spectral_norm",
+    "downsample2",
     "modulated_conv",
     "remove_spectral_norm",
     "scaled_leaky_relu",
+    "upsample2",
     "upfirdn",
 ]

@@ -21,21 +21,20 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from medgan.layers.equalized import LEAKY_RELU_SLOPE, EqualizedConv, EqualizedLinear
+from medgan.layers.equalized import LEAKY_RELU_GAIN, LEAKY_RELU_SLOPE, EqualizedConv, EqualizedLinear
 from medgan.layers.minibatch_std import MinibatchStd
 from medgan.layers.pixel_norm import PixelNorm
-from medgan.networks.progressive import ProgressiveGenerator, ProgressiveNetwork, downsample2, stage_channels
+from medgan.layers.resampling import downsample2
+from medgan.networks.progressive import ProgressiveGenerator, ProgressiveNetwork, stage_channels
 
 __all__ = ["PGGANDiscriminator", "PGGANGenerator"]
 
-HE_GAIN = math.sqrt(2.0)
-"""Gain of every hidden layer (the paper folds the LeakyReLU's He gain into the weights)."""
 
 MINIBATCH_GROUP_SIZE = 4
 
 
 def _conv_act(spatial_dims: int, in_channels: int, out_channels: int, kernel_size: int, pixel_norm: bool) -> list:
-    layers = [EqualizedConv(spatial_dims, in_channels, out_channels, kernel_size, gain=HE_GAIN)]
+    layers = [EqualizedConv(spatial_dims, in_channels, out_channels, kernel_size, gain=LEAKY_RELU_GAIN)]
     layers.append(nn.LeakyReLU(LEAKY_RELU_SLOPE))
     if pixel_norm:
         layers.append(PixelNorm())
@@ -50,7 +49,7 @@ class _LatentToBase(nn.Module):
         self.shape = [channels] + list(base_shape)
         positions = math.prod(base_shape)
         # the reference's gain sqrt(2)/4 for a 4x4 base: the He gain spread over the base's positions
-        self.dense = EqualizedLinear(latent_size, channels * positions, gain=HE_GAIN / math.sqrt(positions))
+        self.dense = EqualizedLinear(latent_size, channels * positions, gain=LEAKY_RELU_GAIN / math.sqrt(positions))
         self.act = nn.LeakyReLU(LEAKY_RELU_SLOPE)
         self.pixel_norm = PixelNorm() if pixel_norm else nn.Identity()
         self.normalize_latent = PixelNorm() if pixel_norm else nn.Identity()
@@ -147,7 +146,7 @@ class PGGANDiscriminator(ProgressiveNetwork):
         widths = stage_channels(self.base_shape, num_stages, max_channels, channel_halving_resolution)
         self.from_image = nn.ModuleList(
             nn.Sequential(
-                EqualizedConv(spatial_dims, in_channels, width, 1, gain=HE_GAIN), nn.LeakyReLU(LEAKY_RELU_SLOPE)
+                EqualizedConv(spatial_dims, in_channels, width, 1, gain=LEAKY_RELU_GAIN), nn.LeakyReLU(LEAKY_RELU_SLOPE)
             )
             for width in widths
         )
@@ -155,7 +154,7 @@ class PGGANDiscriminator(ProgressiveNetwork):
             MinibatchStd(minibatch_group_size),
             *_conv_act(spatial_dims, widths[0] + 1, widths[0], 3, pixel_norm=False),
             nn.Flatten(),
-            EqualizedLinear(widths[0] * math.prod(self.base_shape), widths[0], gain=HE_GAIN),
+            EqualizedLinear(widths[0] * math.prod(self.base_shape), widths[0], gain=LEAKY_RELU_GAIN),
             nn.LeakyReLU(LEAKY_RELU_SLOPE),
             EqualizedLinear(widths[0], 1),
         )

@@ -13,12 +13,12 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from medgan.layers.equalized import EqualizedConv
+from medgan.layers.resampling import upsample2
 
-__all__ = ["ProgressiveGenerator", "ProgressiveNetwork", "downsample2", "stage_channels", "stage_shapes", "upsample2"]
+__all__ = ["ProgressiveGenerator", "ProgressiveNetwork", "stage_channels", "stage_shapes"]
 
 
 def stage_shapes(base_shape: Sequence[int], num_stages: int) -> list[tuple[int, ...]]:
@@ -36,18 +36,6 @@ def stage_channels(
         halvings = max(0, math.floor(math.log2(max(shape) / channel_halving_resolution)) + 1)
         widths.append(max(1, max_channels >> halvings))
     return widths
-
-
-def upsample2(x: torch.Tensor) -> torch.Tensor:
-    """Nearest-neighbour doubling of every spatial axis: (B, C, *sp) -> (B, C, *2sp)."""
-    return F.interpolate(x, scale_factor=2.0, mode="nearest")
-
-
-def downsample2(x: torch.Tensor) -> torch.Tensor:
-    """2x average pooling of every spatial axis: (B, C, *sp) -> (B, C, *sp/2)."""
-    if x.dim() == 4:
-        return F.avg_pool2d(x, 2)
-    return F.avg_pool3d(x, 2)
 
 
 class ProgressiveNetwork(nn.Module):

@@ -15,21 +15,19 @@ The discriminator is PGGAN's (:class:`medgan.networks.PGGANDiscriminator`), as i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from medgan.layers.adain import AdaIN
-from medgan.layers.equalized import LEAKY_RELU_SLOPE, EqualizedConv
+from medgan.layers.equalized import LEAKY_RELU_GAIN, LEAKY_RELU_SLOPE, EqualizedConv
 from medgan.layers.noise import NoiseInjection
+from medgan.layers.resampling import upsample2
 from medgan.networks.mapping import MappingNetwork
-from medgan.networks.progressive import ProgressiveGenerator, stage_channels, upsample2
+from medgan.networks.progressive import ProgressiveGenerator, stage_channels
 
 __all__ = ["StyleGANGenerator"]
-
-HE_GAIN = math.sqrt(2.0)
 
 
 class _Epilogue(nn.Module):
@@ -53,7 +51,7 @@ class _StyleConv(nn.Module):
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, w_dim: int, upsample: bool) -> None:
         super().__init__()
         self.upsample = upsample
-        self.conv = EqualizedConv(spatial_dims, in_channels, out_channels, 3, gain=HE_GAIN)
+        self.conv = EqualizedConv(spatial_dims, in_channels, out_channels, 3, gain=LEAKY_RELU_GAIN)
         self.epilogue = _Epilogue(spatial_dims, out_channels, w_dim)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
