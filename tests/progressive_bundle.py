@@ -2,32 +2,37 @@
 in subprocesses, on a copy of the bundle folder, with a tiny schedule (4 -> 8 -> 16 px, a few images per stage),
 tiny networks and small synthetic images. Shared by ``test_bundle_pggan.py`` and ``test_bundle_stylegan.py``.
 
-Every subprocess runs with ``OMP_NUM_THREADS=1`` (see ``test_bundle_dcgan.py``) and ``PYTHONPATH`` at this checkout,
-so the bundle finds this ``medgan`` from any working directory; independent runs go two at a time.
+Subprocess settings: tests/helpers.py.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import torch
+from helpers import (
+    REPO_ROOT,
+    RUN_TIMEOUT_S,
+    assert_ok,
+    bundle_command,
+    describe,
+    env,
+    in_parallel,
+    loss_iterations,
+    run_bundle,
+    run_command,
+    write_pngs,
+    write_volumes,
+)
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RUN_TIMEOUT_S = 300
-TAIL_CHARS = 3000
 LATENT = 8
 ITERATIONS = 4 + 4 + 40  # 8 images per stage at batch 2; the last stage is longer so a run can be killed mid-fade
 KILL_AFTER = 12  # the first checkpoint: the 4th of 20 fade-in iterations of the 16 px stage
@@ -48,85 +53,18 @@ TINY = {
 EXTRA = {"pggan": {}, "stylegan": {"w_dim": LATENT}}
 
 
-def env() -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-
-
-def command(*args: object, **overrides: object) -> list[str]:
-    line = [sys.executable, "-m", "monai.bundle", *map(str, args)]
-    for key, value in overrides.items():
-        line += [f"--{key}", str(value)]
-    return line
-
-
-def run(*args: object, cwd: Path | None = None, **overrides: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command(*args, **overrides),
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        cwd=cwd,
-        env=env(),
-        timeout=RUN_TIMEOUT_S,
-    )
-
-
-def in_parallel(*calls: Callable[[], object]) -> list:
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return [future.result() for future in [pool.submit(call) for call in calls]]
-
-
-def describe(result: subprocess.CompletedProcess) -> str:
-    return (
-        f"exit status {result.returncode} of: {' '.join(map(str, result.args))}\n"
-        f"--- stdout ---\n{result.stdout[-TAIL_CHARS:]}\n--- stderr ---\n{result.stderr[-TAIL_CHARS:]}"
-    )
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, describe(result)
-
-
 def training_overrides(bundle: str, **overrides: object) -> dict:
     return {**TINY, **EXTRA[bundle], **overrides}
 
 
 def train(bundle_dir: Path, **overrides: object) -> subprocess.CompletedProcess:
     overrides = training_overrides(bundle_dir.name, **overrides)
-    return run("run", "training", config_file=bundle_dir / "configs" / "train.json", **overrides)
+    return run_bundle("run", "training", config_file=bundle_dir / "configs" / "train.json", **overrides)
 
 
 def infer(bundle_dir: Path, model: Path, output_dir: Path, **overrides: object) -> subprocess.CompletedProcess:
     config = bundle_dir / "configs" / "inference.json"
-    return run("run", "inferring", config_file=config, ckpt_path=model, output_dir=output_dir, **overrides)
-
-
-def write_pngs(folder: Path, count: int = 8, shape: tuple[int, int] = (20, 24)) -> Path:
-    """Small non-square PNGs: a gradient plus noise."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0, 200, shape[1])[None, :] * np.ones(shape)
-    for i in range(count):
-        Image.fromarray((ramp + rng.uniform(0, 55, shape)).astype(np.uint8), "L").save(folder / f"{i:02d}.png")
-    return folder
-
-
-def write_volumes(folder: Path, count: int = 4, shape: tuple[int, int, int] = (12, 14, 10)) -> Path:
-    """Tiny NIfTI volumes: a bright ellipsoid on a dark noisy background."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    grid = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
-    ball = sum(axis**2 for axis in grid) < 0.6
-    for i in range(count):
-        volume = (100.0 * ball + rng.uniform(0, 10, shape)).astype(np.float32)
-        nib.save(nib.Nifti1Image(volume, np.eye(4)), folder / f"volume_{i}.nii.gz")
-    return folder
-
-
-def loss_iterations(output_dir: Path) -> list[int]:
-    with open(output_dir / "losses.csv", newline="") as f:
-        return [int(row["iteration"]) for row in csv.DictReader(f)]
+    return run_bundle("run", "inferring", config_file=config, ckpt_path=model, output_dir=output_dir, **overrides)
 
 
 def model_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -156,7 +94,7 @@ class Runs:
 def killed_then_resumed(bundle_dir: Path, data: Path, output_dir: Path) -> tuple[int, subprocess.CompletedProcess]:
     """SIGKILL a training once its first checkpoint (mid-fade) exists, then run the same command again."""
     overrides = training_overrides(bundle_dir.name, dataset_dir=data, output_dir=output_dir)
-    line = command("run", "training", config_file=bundle_dir / "configs" / "train.json", **overrides)
+    line = bundle_command("run", "training", config_file=bundle_dir / "configs" / "train.json", **overrides)
     checkpoint = output_dir / "checkpoints" / f"checkpoint_{KILL_AFTER}.pt"
     process = subprocess.Popen(line, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
     deadline = time.monotonic() + RUN_TIMEOUT_S
@@ -164,9 +102,7 @@ def killed_then_resumed(bundle_dir: Path, data: Path, output_dir: Path) -> tuple
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
-    resumed = subprocess.run(
-        line, capture_output=True, encoding="utf-8", errors="replace", env=env(), timeout=RUN_TIMEOUT_S
-    )
+    resumed = run_command(line)
     return process.returncode, resumed
 
 
@@ -177,7 +113,7 @@ def run_everything(bundle: str, root: Path) -> Runs:
     bundle_dir = root / bundle
     shutil.copytree(REPO_ROOT / "bundles" / bundle, bundle_dir, ignore=shutil.ignore_patterns("models", "output"))
     (bundle_dir / "models").mkdir()
-    pngs, volumes = write_pngs(root / "pngs"), write_volumes(root / "volumes")
+    pngs, volumes = write_pngs(root / "pngs", 8, shape=(20, 24)), write_volumes(root / "volumes", 4, shape=(12, 14, 10))
     output_dir, killed_dir = root / "out", root / "killed"
 
     trained, (killed_returncode, resumed) = in_parallel(
@@ -187,7 +123,7 @@ def run_everything(bundle: str, root: Path) -> Runs:
 
     def export() -> subprocess.CompletedProcess:
         shutil.copy2(output_dir / "model.pt", bundle_dir / "models" / "model.pt")
-        return run(
+        return run_bundle(
             "ckpt_export", "network_def", cwd=bundle_dir, filepath="models/model.ts", ckpt_file="models/model.pt",
             meta_file="configs/metadata.json", config_file="configs/inference.json", key_in_ckpt="generator",
         )  # fmt: skip

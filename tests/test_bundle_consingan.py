@@ -6,15 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import REPO_ROOT, assert_ok, run_bundle, write_scan
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = [
     "--num_scales", "3", "--max_size", "24", "--min_size", "8", "--epochs", "4",
     "--num_feature_channels", "4", "--num_layers", "2", "--d_steps", "1", "--g_steps", "1",
@@ -23,42 +22,23 @@ pytestmark = pytest.mark.slow
 RNG = np.random.default_rng(0)
 
 
-def bundle(*args, cwd=None, timeout=300):
-    """Run ``python -m monai.bundle ARGS``; returns the completed process (stdout and stderr as text)."""
-    return subprocess.run(
-        [sys.executable, "-m", "monai.bundle", *map(str, args)],
-        capture_output=True, encoding="utf-8", errors="replace", cwd=cwd, timeout=timeout,
-    )  # fmt: skip
-
-
-def ok(process):
-    assert process.returncode == 0, f"exit {process.returncode}\n{process.stdout[-3000:]}\n{process.stderr[-3000:]}"
-    return process
-
-
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory):
     copy = tmp_path_factory.mktemp("bundle") / "consingan"
-    shutil.copytree(REPO / "bundles" / "consingan", copy, ignore=shutil.ignore_patterns("models", "output"))
+    shutil.copytree(REPO_ROOT / "bundles" / "consingan", copy, ignore=shutil.ignore_patterns("models", "output"))
     return copy
 
 
 @pytest.fixture(scope="module")
 def volume(tmp_path_factory):
     """A 22 x 26 x 18 NIfTI 'scan' with 2 mm voxels and an offset origin."""
-    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in (22, 26, 18)], indexing="ij"))
-    data = (np.exp(-(grid**2).sum(0) * 2) * 800 + np.sin(grid[0] * 9) * 50).astype(np.float32)
-    affine = np.diag([2.0, 2.0, 2.0, 1.0])
-    affine[:3, 3] = [-20, -30, 10]
-    path = tmp_path_factory.mktemp("data") / "scan.nii.gz"
-    nib.save(nib.Nifti1Image(data, affine), path)
-    return path
+    return write_scan(tmp_path_factory.mktemp("data") / "scan.nii.gz")
 
 
 @pytest.fixture(scope="module")
 def trained(bundle_dir, volume, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    process = ok(bundle("run", "training", "--config_file", bundle_dir / "configs/train.json",
+    process = assert_ok(run_bundle("run", "training", "--config_file", bundle_dir / "configs/train.json",
                         "--image", volume, "--output_dir", out, *TINY))  # fmt: skip
     return out, process
 
@@ -75,7 +55,7 @@ def test_training_writes_model_checkpoints_previews_and_plot(trained):
 
 def test_inference_writes_volumes_on_the_input_grid(bundle_dir, trained, volume, tmp_path):
     out, _ = trained
-    ok(bundle("run", "inferring", "--config_file", bundle_dir / "configs/inference.json", "--ckpt_path",
+    assert_ok(run_bundle("run", "inferring", "--config_file", bundle_dir / "configs/inference.json", "--ckpt_path",
               out / "model.pt", "--output_dir", tmp_path / "gen", "--num_samples", 2))  # fmt: skip
     files = sorted((tmp_path / "gen").glob("sample_*.nii.gz"))
     assert len(files) == 2 and (tmp_path / "gen" / "samples.png").is_file()
@@ -94,10 +74,10 @@ def test_inference_writes_volumes_on_the_input_grid(bundle_dir, trained, volume,
 def test_retargeting_and_harmonisation(bundle_dir, trained, volume, tmp_path):
     out, _ = trained
     common = ["--config_file", bundle_dir / "configs/inference.json", "--ckpt_path", out / "model.pt"]
-    ok(bundle("run", "inferring", *common, "--output_dir", tmp_path / "big", "--num_samples", 1,
+    assert_ok(run_bundle("run", "inferring", *common, "--output_dir", tmp_path / "big", "--num_samples", 1,
               "--output_shape", "[30,20,24]"))  # fmt: skip
     assert nib.load(tmp_path / "big" / "sample_0000.nii.gz").shape == (30, 20, 24)
-    ok(bundle("run", "inferring", *common, "--output_dir", tmp_path / "harm", "--num_samples", 2,
+    assert_ok(run_bundle("run", "inferring", *common, "--output_dir", tmp_path / "harm", "--num_samples", 2,
               "--input_image", volume, "--start_stage", 1))  # fmt: skip
     assert len(list((tmp_path / "harm").glob("sample_*.nii.gz"))) == 2
 
@@ -106,9 +86,9 @@ def test_export_to_torchscript(bundle_dir, trained):
     out, _ = trained
     (bundle_dir / "models").mkdir(exist_ok=True)
     shutil.copy(out / "model.pt", bundle_dir / "models" / "model.pt")
-    ok(bundle("ckpt_export", "network_def", "--filepath", "models/model.ts", "--ckpt_file", "models/model.pt",
-              "--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json",
-              "--key_in_ckpt", "generator", cwd=bundle_dir))  # fmt: skip
+    assert_ok(run_bundle("ckpt_export", "network_def", "--filepath", "models/model.ts", "--ckpt_file",
+                         "models/model.pt", "--meta_file", "configs/metadata.json", "--config_file",
+                         "configs/inference.json", "--key_in_ckpt", "generator", cwd=bundle_dir))  # fmt: skip
     exported = torch.jit.load(str(bundle_dir / "models" / "model.ts"))
     coarsest, finest = exported.stage_shapes[0].tolist(), exported.stage_shapes[-1].tolist()
     assert exported(torch.randn(2, 1, *coarsest)).shape == (2, 1, *finest)
@@ -117,9 +97,9 @@ def test_export_to_torchscript(bundle_dir, trained):
 def test_2d_training_on_a_png(bundle_dir, tmp_path):
     image = (np.add.outer(np.arange(40), np.arange(30)) % 17 * 15).astype(np.uint8)
     Image.fromarray(image).save(tmp_path / "slice.png")
-    ok(bundle("run", "--config_file", bundle_dir / "configs/train.json", "--image", tmp_path / "slice.png",
+    assert_ok(run_bundle("run", "--config_file", bundle_dir / "configs/train.json", "--image", tmp_path / "slice.png",
               "--spatial_dims", 2, "--output_dir", tmp_path / "out", *TINY))  # fmt: skip
-    ok(bundle("run", "inferring", "--config_file", bundle_dir / "configs/inference.json", "--ckpt_path",
+    assert_ok(run_bundle("run", "inferring", "--config_file", bundle_dir / "configs/inference.json", "--ckpt_path",
               tmp_path / "out" / "model.pt", "--output_dir", tmp_path / "gen", "--num_samples", 1))  # fmt: skip
     assert Image.open(tmp_path / "gen" / "sample_0000.png").size == (18, 24)  # (W, H) of the finest stage
 
@@ -137,7 +117,7 @@ def test_killed_run_resumes_mid_stage(bundle_dir, volume, tmp_path):
     process.wait()
     checkpoints = sorted(int(p.stem.split("_")[1]) for p in (out / "checkpoints").glob("checkpoint_*.pt"))
     assert checkpoints and checkpoints[-1] < 120, "the run finished before it could be killed"
-    resumed = ok(bundle(*args))
+    resumed = assert_ok(run_bundle(*args))
     assert "resumed from" in resumed.stdout + resumed.stderr
     assert not list(out.rglob("*.tmp"))
     assert len(torch.load(out / "model.pt", weights_only=True)["settings"]["stage_shapes"]) == 3
@@ -175,7 +155,7 @@ def test_bad_input_is_refused_in_one_sentence(bundle_dir, volume, tmp_path, case
     elif case == "missing":
         image = tmp_path / "nothing.nii.gz"
     out = tmp_path / "out"
-    process = bundle("run", "training", "--config_file", bundle_dir / "configs/train.json", "--image", image,
+    process = run_bundle("run", "training", "--config_file", bundle_dir / "configs/train.json", "--image", image,
                      "--output_dir", out, *TINY, *extra)  # fmt: skip
     assert process.returncode != 0
     errors = [line for line in process.stderr.splitlines() if line.startswith("medgan:")]

@@ -1,26 +1,18 @@
 """End-to-end tests of the DCGAN and SNGAN bundles, run as a user runs them: ``python -m monai.bundle ...`` in a
-subprocess, on a copy of the bundle folder, with tiny networks and a few small synthetic images.
-
-Every subprocess runs with ``OMP_NUM_THREADS=1``: the networks are tiny, and on a loaded two-core machine OpenMP's
-threads fighting over the cores made an iteration 70 times slower here (0.2 s against 14 s). Independent runs
-go two at a time.
+subprocess, on a copy of the bundle folder, with tiny networks and a few small synthetic images (subprocess
+settings: tests/helpers.py).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +20,27 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import (
+    REPO_ROOT,
+    RUN_TIMEOUT_S,
+    assert_bad_input,
+    assert_ok,
+    bundle_command,
+    describe,
+    env,
+    in_parallel,
+    log_of,
+    loss_iterations,
+    run_bundle,
+    run_command,
+    tail,
+    write_pngs,
+    write_volumes,
+)
 from PIL import Image
 
 from medgan.networks import DCGANGenerator
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO_ROOT / "medgan" / "bundle_schema" / "meta_schema_20240725.json"
 BUNDLES = ("dcgan", "sngan")
 NUM_IMAGES = 8
@@ -46,8 +54,6 @@ TINY = {  # a network and a run small enough for seconds on a CPU; image_size be
     "num_preview_samples": 4,
 }
 ITERATIONS_PER_EPOCH = NUM_IMAGES // TINY["batch_size"]
-RUN_TIMEOUT_S = 300
-TAIL_CHARS = 3000
 CHECKPOINT_NAME = re.compile(r"^checkpoint_\d+\.pt$")
 
 pytestmark = pytest.mark.slow
@@ -55,36 +61,6 @@ pytestmark = pytest.mark.slow
 
 # ---------------------------------------------------------------------------------------------------------------
 # running the bundle
-
-
-def bundle_command(*args: object, **overrides: object) -> list[str]:
-    """``python -m monai.bundle *args --key value ...``."""
-    command = [sys.executable, "-m", "monai.bundle", *map(str, args)]
-    for key, value in overrides.items():
-        command += [f"--{key}", str(value)]
-    return command
-
-
-def subprocess_env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def run_bundle(*args: object, cwd: Path | None = None, **overrides: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        bundle_command(*args, **overrides),
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        cwd=cwd,
-        env=subprocess_env(),
-        timeout=RUN_TIMEOUT_S,
-    )
-
-
-def in_parallel(*calls: Callable[[], object], workers: int = 2) -> list:
-    """Call each of ``calls`` (independent subprocess runs), ``workers`` at a time; their results in order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [future.result() for future in [pool.submit(call) for call in calls]]
 
 
 def train(bundle_dir: Path, run_id: str | None = "training", **overrides: object) -> subprocess.CompletedProcess:
@@ -111,39 +87,6 @@ def wait_for(condition: Callable[[], object], process: subprocess.Popen, timeout
     return None
 
 
-def tail(text: str) -> str:
-    return text[-TAIL_CHARS:] if len(text) > TAIL_CHARS else text
-
-
-def describe(result: subprocess.CompletedProcess) -> str:
-    return (
-        f"exit status {result.returncode} of: {shlex.join(map(str, result.args))}\n"
-        f"--- stdout (tail) ---\n{tail(result.stdout)}\n--- stderr (tail) ---\n{tail(result.stderr)}"
-    )
-
-
-def log_of(result: subprocess.CompletedProcess) -> str:
-    return result.stdout + result.stderr
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, describe(result)
-    return result
-
-
-def assert_bad_input(result: subprocess.CompletedProcess, *phrases: str) -> str:
-    """The run failed with one ``medgan: ...`` sentence on stderr (no traceback) holding ``phrases``, before any
-    training iteration; returns the sentence."""
-    assert result.returncode != 0, f"expected a failure\n{describe(result)}"
-    messages = [line for line in result.stderr.splitlines() if line.startswith("medgan:")]
-    assert len(messages) == 1, f"expected one 'medgan:' line on stderr\n{describe(result)}"
-    assert "Traceback" not in result.stderr, f"a traceback instead of one sentence\n{describe(result)}"
-    for phrase in phrases:
-        assert phrase in messages[0], f"{phrase!r} not in the message\n{describe(result)}"
-    assert "loss_d" not in log_of(result), f"training iterations ran before the error\n{describe(result)}"
-    return messages[0]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # files
 
@@ -163,11 +106,6 @@ def changes(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]
     found += [f"removed {name}" for name in before.keys() - after.keys()]
     found += [f"rewrote {name}" for name in before.keys() & after.keys() if before[name] != after[name]]
     return sorted(found)
-
-
-def loss_iterations(output_dir: Path) -> list[int]:
-    with open(output_dir / "losses.csv", newline="") as f:
-        return [int(row["iteration"]) for row in csv.DictReader(f)]
 
 
 def stray_checkpoint_files(output_dir: Path) -> list[str]:
@@ -206,33 +144,6 @@ def eager_generator(model_file: Path) -> DCGANGenerator:
     )
     generator.load_state_dict(model["generator"])
     return generator.eval()
-
-
-def write_pngs(folder: Path, count: int, mode: str = "L", start: int = 0, shape: tuple[int, int] = (40, 48)) -> Path:
-    """``count`` small non-blank PNGs (a gradient plus noise), not square, so padding and resizing run too."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(start)
-    ramp = np.linspace(0, 200, shape[1])[None, :] * np.ones(shape)
-    for i in range(start, start + count):
-        array = (ramp + rng.uniform(0, 55, shape)).astype(np.uint8)
-        if mode == "RGB":
-            array = np.stack([array, array[::-1], array[:, ::-1]], axis=-1)
-        Image.fromarray(array, mode).save(folder / f"image_{i:02d}_{mode}.png")
-    return folder
-
-
-def write_volumes(folder: Path, count: int, shape: tuple[int, int, int] = (20, 24, 16), nan: bool = False) -> Path:
-    """``count`` tiny NIfTI volumes: a bright ellipsoid on a dark noisy background."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(count)
-    grid = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
-    ball = sum(axis**2 for axis in grid) < 0.6
-    for i in range(count):
-        volume = (100.0 * ball + rng.uniform(0, 10, shape)).astype(np.float32)
-        if nan:
-            volume[shape[0] // 2, shape[1] // 2, shape[2] // 2] = np.nan
-        nib.save(nib.Nifti1Image(volume, np.diag([1.2, 1.0, 1.5, 1.0])), folder / f"volume_{i}.nii.gz")
-    return folder
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -474,7 +385,7 @@ def test_killed_training_resumes(bundle_dirs, png_dir, tmp_path):
         "run", "training", config_file=bundle_dirs["dcgan"] / "configs" / "train.json", **overrides
     )
     with open(tmp_path / "killed.log", "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env())
         try:
             wait_for(lambda: any((output_dir / "checkpoints").glob("checkpoint_*.pt")), process)
         finally:
@@ -483,11 +394,7 @@ def test_killed_training_resumes(bundle_dirs, png_dir, tmp_path):
     killed_log = (tmp_path / "killed.log").read_text()
     assert process.returncode == -signal.SIGKILL, f"the run ended before it was killed:\n{tail(killed_log)}"
 
-    result = assert_ok(
-        subprocess.run(
-            command, capture_output=True, encoding="utf-8", errors="replace", env=subprocess_env(), timeout=300
-        )
-    )
+    result = assert_ok(run_command(command))
     assert "resumed from" in log_of(result), describe(result)
     assert_training_outputs(output_dir, "dcgan")
     assert loss_iterations(output_dir) == list(range(1, max_epochs * ITERATIONS_PER_EPOCH + 1))
@@ -502,7 +409,7 @@ def test_kill_during_checkpoint_write_leaves_no_partial_file(bundle_dirs, png_di
     command = bundle_command(
         "run", "training", config_file=bundle_dirs["dcgan"] / "configs" / "train.json", **overrides
     )
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=subprocess_env())
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
     try:
         caught = wait_for(lambda: stray_checkpoint_files(output_dir), process)
     finally:
@@ -511,11 +418,7 @@ def test_kill_during_checkpoint_write_leaves_no_partial_file(bundle_dirs, png_di
     if not caught:
         pytest.skip("the run finished its checkpoint write before it could be killed")
 
-    assert_ok(
-        subprocess.run(
-            command, capture_output=True, encoding="utf-8", errors="replace", env=subprocess_env(), timeout=300
-        )
-    )
+    assert_ok(run_command(command))
     assert partial_files(output_dir) == []
 
 

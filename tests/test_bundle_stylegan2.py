@@ -8,26 +8,21 @@ Subprocesses run with ``OMP_NUM_THREADS=1``, two at a time.
 
 from __future__ import annotations
 
-import csv
-import os
-import shlex
 import shutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import REPO_ROOT, assert_ok, describe, in_parallel, loss_iterations, run_bundle
 from PIL import Image
 
 from medgan.data.shaped import image_shape_for
 from medgan.errors import BadInputError
 from medgan.networks import StyleGAN2Generator
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = {  # seconds per run on a CPU
     "z_dim": 8,
     "w_dim": 8,
@@ -44,40 +39,7 @@ TINY = {  # seconds per run on a CPU
 NUM_IMAGES = 8
 ITERATIONS_PER_EPOCH = NUM_IMAGES // TINY["batch_size"]
 INFERENCE = {"num_samples": 3, "num_latent_points": 12, "interpolation_steps": 3, "batch_size": 4}
-TAIL_CHARS = 3000
-
 pytestmark = pytest.mark.slow
-
-
-def run_bundle(*args: object, cwd: Path | None = None, **overrides: object) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "monai.bundle", *map(str, args)]
-    for key, value in overrides.items():
-        command += [f"--{key}", str(value)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run(
-        command, capture_output=True, encoding="utf-8", errors="replace", cwd=cwd, env=env, timeout=300
-    )
-
-
-def describe(result: subprocess.CompletedProcess) -> str:
-    return (
-        f"exit status {result.returncode} of: {shlex.join(map(str, result.args))}\n"
-        f"--- stdout ---\n{result.stdout[-TAIL_CHARS:]}\n--- stderr ---\n{result.stderr[-TAIL_CHARS:]}"
-    )
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, describe(result)
-
-
-def in_parallel(*calls):
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return [future.result() for future in [pool.submit(call) for call in calls]]
-
-
-def loss_iterations(output_dir: Path) -> list[int]:
-    with open(output_dir / "losses.csv", newline="") as f:
-        return [int(row["iteration"]) for row in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="module")

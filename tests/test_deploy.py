@@ -13,8 +13,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import SCAN_SHAPE
+from helpers import env
 from monai.bundle import ckpt_export
-from tiny_consingan import SHAPE, env, tiny_consingan
 
 from medgan.errors import BadInputError
 from medgan.networks import DCGANGenerator
@@ -26,9 +27,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path]:
+def trained(tiny_consingan) -> tuple[Path, Path]:
     """The session's tiny ConSinGAN bundle, exported to TorchScript (``ckpt_export``, in-process), and its scan."""
-    bundle, scan = tiny_consingan(tmp_path_factory.getbasetemp())
+    bundle, scan = tiny_consingan
     models, configs = bundle / "models", bundle / "configs"
     ckpt_export("network_def", filepath=str(models / "model.ts"), ckpt_file=str(models / "model.pt"),
                 meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"),
@@ -79,7 +80,7 @@ def test_symbolic_latent_without_stage_shapes_and_missing_export_are_refused(tmp
 def test_harmonisation_comes_back_on_the_input_grid(bundle, scan):
     generator = BundleGenerator(bundle)
     image, affine = generator.harmonise(scan, start_stage=1, seed=0)
-    assert image.shape == (1, *SHAPE) and image.abs().max() <= 1
+    assert image.shape == (1, *SCAN_SHAPE) and image.abs().max() <= 1
     np.testing.assert_allclose(affine, nib.load(scan).affine, atol=1e-5)
     again, _ = generator.harmonise(scan, start_stage=1, seed=0)
     torch.testing.assert_close(again, image)
@@ -98,7 +99,7 @@ def test_deploy_application_writes_samples_and_the_harmonised_image(bundle, scan
     samples = sorted((tmp_path / "out" / "samples").glob("sample_*.nii.gz"))
     assert len(samples) == 2 and list(nib.load(samples[0]).shape) == finest(bundle)
     harmonised = nib.load(tmp_path / "out" / "harmonised" / "harmonised_0000.nii.gz")
-    assert harmonised.shape == SHAPE
+    assert harmonised.shape == SCAN_SHAPE
     np.testing.assert_allclose(harmonised.affine, nib.load(scan).affine, atol=1e-4)
     low, high = BundleGenerator(bundle).settings["intensity_range"]
     data = harmonised.get_fdata()

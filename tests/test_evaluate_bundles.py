@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import REPO_ROOT, TAIL_CHARS, assert_ok, in_parallel, run_bundle, write_pngs
 from PIL import Image
 from torch import nn
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = ("dcgan", "sngan", "consingan")
 NUM_IMAGES = 8
 NUM_SAMPLES = 6
@@ -31,46 +28,12 @@ TINY_CONSINGAN = {
     "num_scales": 3, "max_size": 24, "min_size": 8, "epochs": 4, "num_feature_channels": 4, "num_layers": 2,
     "d_steps": 1, "g_steps": 1,
 }  # fmt: skip
-RUN_TIMEOUT_S = 300
-TAIL_CHARS = 3000
-WORKERS = 2
-
 pytestmark = pytest.mark.slow
-
-
-def run_bundle(*args: object, **overrides: object) -> subprocess.CompletedProcess:
-    """``python -m monai.bundle ARGS --key value ...`` with one OpenMP thread."""
-    command = [sys.executable, "-m", "monai.bundle", *map(str, args)]
-    for key, value in overrides.items():
-        command += [f"--{key}", str(value)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        command, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=RUN_TIMEOUT_S
-    )
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, f"{result.args}\n{result.stdout[-TAIL_CHARS:]}\n{result.stderr[-TAIL_CHARS:]}"
 
 
 def evaluate(bundle_dir: Path, **overrides: object) -> subprocess.CompletedProcess:
     configs = [str(bundle_dir / "configs" / name) for name in ("inference.json", "evaluate.json")]
     return run_bundle("run", "evaluating", config_file=repr(configs), **overrides)
-
-
-def in_parallel(*calls):
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return [future.result() for future in [pool.submit(call) for call in calls]]
-
-
-def write_pngs(folder: Path, count: int) -> Path:
-    """``count`` small grey PNGs: a gradient plus noise."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for index in range(count):
-        ramp = np.linspace(0, 200, 48)[None, :] * np.ones((40, 48))
-        Image.fromarray((ramp + rng.uniform(0, 55, (40, 48))).astype(np.uint8)).save(folder / f"image_{index}.png")
-    return folder
 
 
 def write_volume(path: Path) -> Path:

@@ -16,7 +16,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from tiny_consingan import SHAPE, env, tiny_consingan
+from conftest import SCAN_SHAPE
+from helpers import env
 
 from medgan.inference import resampled_affine
 
@@ -37,9 +38,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path]:
+def trained(tiny_consingan) -> tuple[Path, Path]:
     """The session's tiny ConSinGAN bundle and the scan it was trained on, the only study of the datastore."""
-    return tiny_consingan(tmp_path_factory.getbasetemp())
+    return tiny_consingan
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_info_lists_both_tasks(server):
 
 def test_harmonisation_returns_the_study_grid_in_its_units(server, bundle, scan, tmp_path):
     result = infer(server, "consingan_harmonise", tmp_path, start_stage=1, seed=3)
-    assert result.shape == SHAPE
+    assert result.shape == SCAN_SHAPE
     np.testing.assert_allclose(result.affine, nib.load(scan).affine, atol=1e-4)
     data = result.get_fdata()
     low, high = settings(bundle)["intensity_range"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,14 +14,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO_ROOT, bundle_copy, env, run_command
 from monai.bundle import download, download_large_files
 
-import medgan
 from medgan.errors import BadInputError
 from medgan.pack import MAX_FILE_BYTES, check_bundle, pack
 from medgan.serving import TorchScriptGenerator
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_TRAIN = {
     "consingan": ["--spatial_dims", "2", "--num_scales", "3", "--max_size", "24", "--min_size", "8", "--epochs", "4",
                   "--num_feature_channels", "4", "--num_layers", "2", "--d_steps", "1", "--g_steps", "1"],
@@ -30,28 +28,13 @@ TINY_TRAIN = {
 }  # fmt: skip
 
 
-def env() -> dict[str, str]:
-    """The subprocesses' environment: one thread each, and this checkout's medgan importable from any folder."""
-    package_root = str(Path(medgan.__file__).resolve().parents[1])
-    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-
-
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
     """``python ARGS`` in ``cwd``; fails the test with the output's tail on a non-zero exit."""
-    process = subprocess.run([sys.executable, *map(str, args)], capture_output=True, encoding="utf-8",
-                             errors="replace", cwd=cwd, env=env(), timeout=300)  # fmt: skip
+    process = run_command([sys.executable, *map(str, args)], cwd=cwd)
     assert process.returncode == 0, (
         f"{args}: exit {process.returncode}\n{process.stdout[-2000:]}\n{process.stderr[-2000:]}"
     )
     return process
-
-
-def bundle_copy(name: str, folder: Path) -> Path:
-    """A copy of ``bundles/<name>`` as a clean checkout has it (no trained models or outputs)."""
-    copy = folder / name
-    shutil.copytree(REPO / "bundles" / name, copy, ignore=shutil.ignore_patterns("models", "output", "eval"))
-    return copy
 
 
 def share_and_use(name: str, root: Path) -> dict:
@@ -88,7 +71,7 @@ def shared(tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(TINY_TRAIN))
 def test_packed_zip_is_laid_out_as_the_model_zoo_publishes(shared, name):
     zip_path = shared[name]["zip"]
-    version = json.loads((REPO / "bundles" / name / "configs" / "metadata.json").read_text())["version"]
+    version = json.loads((REPO_ROOT / "bundles" / name / "configs" / "metadata.json").read_text())["version"]
     assert zip_path.name == f"{name}_v{version}.zip"
     names = zipfile.ZipFile(zip_path).namelist()
     assert all(entry.startswith(f"{name}/") for entry in names)
@@ -197,6 +180,8 @@ def test_listed_large_file_is_left_out_and_its_hash_checked(clean, tmp_path):
         pack(str(clean), str(tmp_path))
 
 
-@pytest.mark.parametrize("bundle", sorted(p for p in (REPO / "bundles").iterdir() if p.is_dir()), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "bundle", sorted(p for p in (REPO_ROOT / "bundles").iterdir() if p.is_dir()), ids=lambda p: p.name
+)
 def test_every_repository_bundle_passes_the_checks(bundle):
     assert check_bundle(bundle, models=False).files

@@ -9,8 +9,6 @@ this interpreter, with ``OMP_NUM_THREADS=1`` so the two processes do not fight o
 from __future__ import annotations
 
 import csv
-import os
-import shlex
 import shutil
 import socket
 import subprocess
@@ -20,19 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import REPO_ROOT, describe, run_command
 from PIL import Image
 
 from medgan.networks import DCGANDiscriminator, DCGANGenerator
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLES = ("dcgan", "sngan")
 NUM_PROCESSES = 2
 NUM_IMAGES = 8
 BATCH_SIZE = 2
 MAX_EPOCHS = 2
 ITERATIONS_PER_EPOCH = NUM_IMAGES // NUM_PROCESSES // BATCH_SIZE  # each process trains on its own half
-TAIL_CHARS = 3000
-
 pytestmark = pytest.mark.slow
 
 
@@ -40,13 +36,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def describe(result: subprocess.CompletedProcess) -> str:
-    return (
-        f"exit status {result.returncode} of: {shlex.join(map(str, result.args))}\n"
-        f"--- stdout (tail) ---\n{result.stdout[-TAIL_CHARS:]}\n--- stderr (tail) ---\n{result.stderr[-TAIL_CHARS:]}"
-    )
 
 
 def torchrun_training(bundle_dir: Path, **overrides: object) -> subprocess.CompletedProcess:
@@ -67,8 +56,7 @@ def torchrun_training(bundle_dir: Path, **overrides: object) -> subprocess.Compl
     ]
     for key, value in overrides.items():
         command += [f"--{key}", str(value)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", env=env, timeout=300)
+    return run_command(command)
 
 
 @pytest.fixture(scope="module")

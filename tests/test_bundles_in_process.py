@@ -1,0 +1,120 @@
+"""Fast end to end, one test per bundle: ``monai.bundle.run("training")`` on a copy of the bundle with tiny
+overrides and a few small images, in this process (no subprocess, no second torch import), then
+``run("inferring")`` and ``ckpt_export``; the exported TorchScript generator must give the eager generator's images
+for the same input and random stream. The subprocess runs (as a user types them), resume after SIGKILL, 3D, bad
+input and torchrun are in the ``slow`` tier (``python -m pytest -m slow``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import bundle_copy, loss_iterations, write_pngs
+from monai.bundle import ConfigParser, ckpt_export
+from monai.bundle import run as run_bundle
+from PIL import Image
+
+LATENT = 8
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bundle's tiny run: overrides, the iterations they give, the generator's input, the model-file key."""
+
+    overrides: dict
+    iterations: int
+    input_shape: tuple[int, ...]  # one sample's generator input
+    image_size: tuple[int, int]  # (W, H) of a written sample
+    weights_key: str = "generator"
+    data: dict = field(default_factory=dict)  # a 'dataset_dir' of PNGs unless the bundle takes one 'image'
+
+
+SET_GAN = {"image_size": 64, "num_feature_maps": 4, "batch_size": 4, "max_epochs": 1, "latent_size": LATENT,
+           "save_every": 1, "sample_every": 1, "num_preview_samples": 2}  # fmt: skip
+PROGRESSIVE = {"final_resolution": 8, "max_channels": 4, "channel_halving_resolution": 8, "latent_size": LATENT,
+               "batch_size": 2, "batch_size_per_resolution": {}, "images_per_stage": 8,
+               "images_per_stage_per_resolution": {}, "save_every_iterations": 4, "sample_every_iterations": 0,
+               "num_preview_samples": 2, "log_every": 1}  # fmt: skip
+CASES = {
+    "dcgan": Case(SET_GAN, 2, (LATENT,), (64, 64)),
+    "sngan": Case(SET_GAN, 2, (LATENT,), (64, 64)),
+    "pggan": Case(PROGRESSIVE, 8, (LATENT,), (8, 8)),
+    "stylegan": Case({**PROGRESSIVE, "w_dim": LATENT}, 8, (LATENT,), (8, 8)),
+    "stylegan2": Case(
+        {"z_dim": LATENT, "w_dim": LATENT, "num_mapping_layers": 2, "fmap_base": 64, "fmap_max": 8, "image_size": 16,
+         "batch_size": 4, "max_epochs": 1, "r1_interval": 2, "pl_interval": 2, "save_every": 1, "sample_every": 1,
+         "num_preview_samples": 2},
+        2, (LATENT,), (16, 16), weights_key="generator_ema",
+    ),
+    "consingan": Case(
+        {"spatial_dims": 2, "num_scales": 3, "max_size": 24, "min_size": 8, "epochs": 3, "num_feature_channels": 4,
+         "num_layers": 2, "d_steps": 1, "g_steps": 1, "log_every": 1},
+        9, (), (24, 20), data={"image": True},
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def keep_excepthook(monkeypatch):
+    """The bundles install a brief-error hook in ``initialize``; keep it out of the rest of the session."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+
+
+def scripted_and_eager(bundle: Path, model_file: Path, case: Case, export_to: Path):
+    """``ckpt_export`` of the bundle's ``network_def`` (as the README's command), and the same network built from
+    ``inference.json`` with the model file's weights, both in eval mode."""
+    configs = bundle / "configs"
+    ckpt_export("network_def", filepath=str(export_to), ckpt_file=str(model_file),
+                meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"),
+                key_in_ckpt=case.weights_key, bundle_root=str(bundle), ckpt_path=str(model_file))  # fmt: skip
+    parser = ConfigParser()
+    parser.read_config(str(configs / "inference.json"))
+    parser.update({"bundle_root": str(bundle), "ckpt_path": str(model_file)})
+    eager = parser.get_parsed_content("network_def")
+    eager.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True)[case.weights_key])
+    return torch.jit.load(str(export_to), map_location="cpu").eval(), eager.eval()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_train_infer_export(name, tmp_path):
+    case = CASES[name]
+    bundle = bundle_copy(name, tmp_path)
+    output_dir, samples_dir = tmp_path / "run", tmp_path / "samples"
+    if case.data:
+        data = {"image": write_pngs(tmp_path / "image", 1, shape=(40, 48)) / "image_00_L.png"}
+    else:
+        data = {"dataset_dir": write_pngs(tmp_path / "pngs", 8, shape=(20, 24))}
+    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), bundle_root=str(bundle),
+               output_dir=str(output_dir), **{k: str(v) for k, v in data.items()}, **case.overrides)  # fmt: skip
+
+    assert loss_iterations(output_dir) == list(range(1, case.iterations + 1))
+    for produced in ("model.pt", "loss.png", "losses.csv"):
+        assert (output_dir / produced).is_file(), produced
+    assert any((output_dir / "checkpoints").glob("checkpoint_*.pt"))
+    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
+    assert model["bundle"] == name and case.weights_key in model
+
+    run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
+               ckpt_path=str(output_dir / "model.pt"), output_dir=str(samples_dir), num_samples=2,
+               **({"explore_latents": False} if name == "stylegan2" else {}))  # fmt: skip
+    assert {p.name for p in samples_dir.iterdir()} == {"sample_0000.png", "sample_0001.png", "samples.png"}
+    with Image.open(samples_dir / "sample_0000.png") as image:
+        assert image.size == case.image_size
+
+    scripted, eager = scripted_and_eager(bundle, output_dir / "model.pt", case, tmp_path / "model.ts")
+    if name == "consingan":
+        input_shape = (1, *eager.stage_shapes[0].tolist())
+    else:
+        input_shape = case.input_shape
+    z = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.manual_seed(2)
+        expected = eager(z)
+        torch.manual_seed(2)
+        actual = scripted(z)
+    assert expected.shape == (2, 1, *case.image_size[::-1])
+    torch.testing.assert_close(actual, expected)
