@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -13,6 +12,7 @@ import torch
 
 from medgan.data.intensity import denormalize
 from medgan.errors import BadInputError
+from medgan.utils import seeded
 from medgan.visualize import preview_grid, preview_tile, save_png
 
 logger = logging.getLogger(__name__)
@@ -67,17 +67,6 @@ def check_output_dir(
         )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
-    """Run the block with torch's global RNG (CPU, and ``device``'s if it is a GPU) seeded with ``seed``; the state
-    before the block is restored after it, so the caller's random stream is untouched."""
-    device = torch.device(device)
-    gpus = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):
-        torch.manual_seed(seed)
-        yield
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ import matplotlib
 import numpy as np
 import torch
 
-from medgan.inference import seeded
+from medgan.utils import seeded
 from medgan.visualize import preview_grid, save_png
 
 matplotlib.use("Agg")

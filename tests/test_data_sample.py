@@ -8,9 +8,8 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from medgan.data import foreground_mask, sample_image_2d, sample_slices, sample_volume, sample_volume_path
+from medgan.data import foreground_mask, sample_slices, sample_volume, sample_volume_path
 from medgan.data.sample import axial_to_picture
-from medgan.errors import BadInputError
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +63,3 @@ def test_axial_picture_puts_anterior_at_the_top_and_right_on_the_right():
 
 def test_sample_slices_fraction_controls_how_many():
     assert len(sample_slices(0.0)) > len(sample_slices(0.25)) > len(sample_slices(0.75)) > 0
-
-
-@pytest.mark.parametrize(("name", "shape"), [("microaneurysms", (1, 102, 102)), ("ihc", (3, 512, 512))])
-def test_sample_image_2d_is_channel_first(name, shape):
-    image = sample_image_2d(name)
-    assert image.shape == shape
-    assert image.dtype == torch.float32
-
-
-def test_sample_image_2d_retina_is_rgb():
-    assert sample_image_2d().shape == (3, 1411, 1411)
-
-
-def test_unknown_sample_image_names_the_choices():
-    with pytest.raises(BadInputError, match="retina"):
-        sample_image_2d("brain")

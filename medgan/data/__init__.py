@@ -10,7 +10,7 @@ from medgan.data.image_set import (
     validate_image_size,
 )
 from medgan.data.intensity import denormalize, foreground_mask, foreground_slice_indices, normalize, robust_range
-from medgan.data.sample import sample_image_2d, sample_slices, sample_volume, sample_volume_path
+from medgan.data.sample import sample_slices, sample_volume, sample_volume_path
 
 __all__ = [
     "ALLOWED_SIZES",
@@ -24,7 +24,6 @@ __all__ = [
     "load_training_images",
     "normalize",
     "read_images",
-    "sample_image_2d",
     "sample_slices",
     "sample_volume",
     "sample_volume_path",

@@ -3,29 +3,19 @@
 - 3D: the MNI ICBM152 2009a symmetric T1 template (brain only), 1.5 mm isotropic, 131x155x126, RAS, intensities
   0-255 as in the template (``assets/mni152_t1_1.5mm.nii.gz``, made by ``tools/make_sample_data.py``; licence in
   ``assets/LICENSE_MNI152.txt``).
-- 2D: its axial slices, or one of the medical images scikit-image ships in its wheel (CC0 or no known
-  restrictions).
+- 2D: its axial slices.
 """
 
 from importlib import resources
 
 import numpy as np
-import skimage.data
 import torch
 from monai.data import MetaTensor
 from monai.transforms import LoadImage
 
 from medgan.data.intensity import foreground_slice_indices
-from medgan.errors import BadInputError
 
 SAMPLE_VOLUME_FILE = "mni152_t1_1.5mm.nii.gz"
-
-SAMPLE_IMAGES_2D = {
-    "retina": skimage.data.retina,  # fundus photograph, RGB 1411x1411, CC0
-    "microaneurysms": skimage.data.microaneurysms,  # fundus detail (green channel), 102x102, CC0
-    "ihc": skimage.data.immunohistochemistry,  # IHC-stained colon tissue, RGB 512x512
-    "cell": skimage.data.cell,  # quantitative phase image of a cell, 660x550, CC0
-}
 
 
 def sample_volume_path() -> str:
@@ -58,15 +48,3 @@ def axial_to_picture(slices: torch.Tensor) -> torch.Tensor:
     """Axial slices (..., X, Y) of a RAS volume as pictures (..., H, W): anterior at the top, the patient's right
     on the right (neurological convention), rows first like a PNG."""
     return slices.transpose(-2, -1).flip(-2)
-
-
-def sample_image_2d(name: str = "retina") -> torch.Tensor:
-    """One of scikit-image's shipped images as (C, H, W) float32 in its 0-255 units (C = 3 for RGB, else 1).
-
-    Args:
-        name: ``"retina"``, ``"microaneurysms"``, ``"ihc"`` or ``"cell"``.
-    """
-    if name not in SAMPLE_IMAGES_2D:
-        raise BadInputError(f"there is no sample image {name!r}; choose one of {', '.join(SAMPLE_IMAGES_2D)}.")
-    image = torch.from_numpy(np.asarray(SAMPLE_IMAGES_2D[name](), dtype=np.float32))
-    return image.permute(2, 0, 1).contiguous() if image.ndim == 3 else image.unsqueeze(0)

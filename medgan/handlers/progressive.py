@@ -8,7 +8,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from medgan.handlers.loss_plot import LossPlotter
-from medgan.inference import seeded
+from medgan.utils import seeded
 from medgan.visualize import preview_grid, save_png
 
 

@@ -1,8 +1,11 @@
-"""n-D building blocks, MONAI style: the first argument of every layer is ``spatial_dims`` (2 or 3)."""
+"""n-D building blocks, MONAI style: a layer that builds a convolution or pooling takes ``spatial_dims`` (2 or 3)
+first (``AdaIN``, ``CBAM``, ``EqualizedConv``, ``ModulatedConv``); the others (``EqualizedLinear``, ``FIRFilter``,
+``MinibatchStd``, ``NoiseInjection``, ``PixelNorm``, the resampling and spectral-norm functions) work on any number
+of spatial axes as they are."""
 
 from medgan.layers.adain import AdaIN
 from medgan.layers.cbam import CBAM, ChannelAttention, SpatialAttention
-from medgan.layers.equalized import EqualizedConv, EqualizedLinear, ScaledLeakyReLU, scaled_leaky_relu
+from medgan.layers.equalized import EqualizedConv, EqualizedLinear, scaled_leaky_relu
 from medgan.layers.fir import FIRFilter, upfirdn
 from medgan.layers.minibatch_std import MinibatchStd
 from medgan.layers.modulated_conv import ModulatedConv, modulated_conv
@@ -22,7 +25,6 @@ __all__ = [
     "ModulatedConv",
     "NoiseInjection",
     "PixelNorm",
-    "ScaledLeakyReLU",
     "SpatialAttention",
     "apply_spectral_norm",
     "downsample2",

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EqualizedConv", "EqualizedLinear", "ScaledLeakyReLU", "scaled_leaky_relu"]
+__all__ = ["EqualizedConv", "EqualizedLinear", "scaled_leaky_relu"]
 
 LEAKY_RELU_SLOPE = 0.2
 """Negative slope of every LeakyReLU in the Karras et al. GANs."""
@@ -30,18 +30,6 @@ def scaled_leaky_relu(
 ) -> torch.Tensor:
     """``gain * leaky_relu(x, negative_slope)``, any shape."""
     return F.leaky_relu(x, negative_slope) * gain
-
-
-class ScaledLeakyReLU(nn.Module):
-    """Module form of :func:`scaled_leaky_relu`; ``gain=1`` gives the plain LeakyReLU PGGAN uses."""
-
-    def __init__(self, negative_slope: float = LEAKY_RELU_SLOPE, gain: float = LEAKY_RELU_GAIN) -> None:
-        super().__init__()
-        self.negative_slope = negative_slope
-        self.gain = gain
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return scaled_leaky_relu(x, self.negative_slope, self.gain)
 
 
 class EqualizedLinear(nn.Module):

@@ -27,9 +27,9 @@ import torch
 from monai.metrics import FIDMetric
 
 from medgan.errors import BadInputError
-from medgan.inference import seeded
 from medgan.metrics.checks import check_comparable, require_count
 from medgan.metrics.result import MetricResult
+from medgan.utils import seeded
 
 FID_MIN_IMAGES = 2
 KID_NUM_SUBSETS = 50

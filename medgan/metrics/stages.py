@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from medgan.errors import BadInputError
-from medgan.inference import seeded
 from medgan.metrics.result import MetricResult
 from medgan.metrics.swd import PATCH_SIZE, sliced_wasserstein_distance
+from medgan.utils import seeded
 
 MIN_PATCH_SIZE = 3
 
