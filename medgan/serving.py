@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from monai.bundle import ConfigParser
 
 from medgan.data.intensity import denormalize
 from medgan.data.single_image import SingleImage, load_single_image
 from medgan.errors import BadInputError
 from medgan.inference import consingan_sampler, generate_samples
+from medgan.layers.resize import resize
 
 
 def bundle_model_file(bundle_dir: str | Path) -> Path:
@@ -35,18 +35,11 @@ def bundle_model_file(bundle_dir: str | Path) -> Path:
     return model_file
 
 
-def resize(image: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """``image`` (C, *spatial) resized (bi/trilinear) to ``shape``; unchanged when it has that shape already."""
-    if list(image.shape[1:]) == [int(s) for s in shape]:
-        return image
-    mode = "bilinear" if len(shape) == 2 else "trilinear"
-    return F.interpolate(image[None].float(), size=[int(s) for s in shape], mode=mode, align_corners=False)[0]
-
-
 def to_volume(image: torch.Tensor, intensity_range: Sequence[float], shape: Sequence[int]) -> np.ndarray:
     """``image`` (C, *spatial) in [-1, 1] resized to ``shape`` and mapped to ``intensity_range``: float32 (*shape)
     for one channel, (*shape, C) otherwise."""
-    array = denormalize(resize(image.detach().float().cpu(), shape), *intensity_range).numpy().astype(np.float32)
+    resized = resize(image.detach().float().cpu()[None], [int(s) for s in shape])[0]
+    array = denormalize(resized, *intensity_range).numpy().astype(np.float32)
     return array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
 
 
@@ -97,7 +90,7 @@ class BundleGenerator:
         """
         image = self.load_image(path)
         generated = consingan_generate(self.network, self.settings, seed, start_stage, image.image)
-        return resize(generated, image.image.shape[2:]), image.affine
+        return resize(generated[None].float(), list(image.image.shape[2:]))[0], image.affine
 
 
 class TorchScriptGenerator:

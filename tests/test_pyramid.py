@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from medgan.data.pyramid import consingan_stage_shapes, image_pyramid, resize_antialiased, resize_to
+from medgan.data.pyramid import consingan_stage_shapes, image_pyramid
 from medgan.errors import BadInputError
+from medgan.layers.resize import resize, resize_antialiased
 
 
 def assert_valid_pyramid(shapes, num_scales, finest):
@@ -109,7 +110,7 @@ def test_antialiasing_turns_a_checkerboard_into_its_mean(shape, target):
     smoothed = resize_antialiased(board, target)
     assert smoothed.shape == (1, 1, *target)
     assert smoothed.abs().max() < 0.1
-    assert resize_to(board, list(target)).abs().max() > 0.5  # plain interpolation aliases
+    assert resize(board, list(target)).abs().max() > 0.5  # plain interpolation aliases
 
 
 def test_antialiasing_keeps_a_constant_image_constant_up_to_the_border():
@@ -133,8 +134,8 @@ def test_image_pyramid_rejects_wrong_dimensionality():
         image_pyramid(torch.rand(20, 24), [(10, 12, 14)])
 
 
-def test_resize_to_upsamples_and_is_scriptable():
+def test_resize_upsamples_and_is_scriptable():
     x = torch.rand(2, 3, 4, 5, 6)
-    scripted = torch.jit.script(resize_to)
-    torch.testing.assert_close(scripted(x, [8, 10, 12]), resize_to(x, [8, 10, 12]))
-    assert resize_to(x, [4, 5, 6]) is x
+    scripted = torch.jit.script(resize)
+    torch.testing.assert_close(scripted(x, [8, 10, 12]), resize(x, [8, 10, 12]))
+    assert resize(x, [4, 5, 6]) is x

@@ -12,6 +12,8 @@ Volumes are reoriented to RAS, so their last axis runs inferior to superior and 
 Every problem a user can fix raises ``BadInputError`` with one sentence, before any training.
 """
 
+import math
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -24,9 +26,9 @@ from monai.transforms import LoadImage, Orientation, SpatialPad
 from monai.utils import convert_to_tensor, ensure_tuple
 
 from medgan.data.intensity import foreground_slice_indices, normalize
-from medgan.data.pyramid import resize_antialiased
 from medgan.data.sample import axial_to_picture, sample_volume
 from medgan.errors import BadInputError
+from medgan.layers.resize import resize_antialiased
 
 ALLOWED_SIZES = (64, 128, 256)
 MIN_SLICE_AREA_FRACTION = 0.25
@@ -160,14 +162,23 @@ def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int
     return images
 
 
+def padded_sizes(sizes: Sequence[int], shape: Sequence[int]) -> list[int]:
+    """The smallest sizes, each at least the image's own, with the proportions of ``shape``."""
+    scale = max(size / target for size, target in zip(sizes, shape))
+    return [max(size, math.ceil(scale * target - 1e-6)) for size, target in zip(sizes, shape)]
+
+
+def fit_to_shape(image: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Pad (C, *spatial) around its centre with its minimum to the proportions of ``shape`` (keeping the image's
+    aspect ratio), then resize with antialiasing (:func:`medgan.layers.resize.resize_antialiased`) to
+    (C, *shape); returns a plain float32 tensor."""
+    padded = SpatialPad(padded_sizes(image.shape[1:], shape), value=float(image.min()))(image)
+    return resize_antialiased(convert_to_tensor(padded, track_meta=False)[None].float(), [int(s) for s in shape])[0]
+
+
 def fit_to_size(image: torch.Tensor, image_size: int) -> torch.Tensor:
-    """Pad (C, *spatial) to a square or cube around its centre with its minimum, keeping the aspect ratio, then
-    resize with antialiasing (:func:`medgan.data.pyramid.resize_antialiased`) to (C, *[image_size] * len(spatial));
-    returns a plain float32 tensor."""
-    spatial_dims = image.ndim - 1
-    side = max(image.shape[1:])
-    padded = convert_to_tensor(SpatialPad([side] * spatial_dims, value=float(image.min()))(image), track_meta=False)
-    return resize_antialiased(padded[None].float(), [image_size] * spatial_dims)[0]
+    """:func:`fit_to_shape` to a square or cube of side ``image_size``."""
+    return fit_to_shape(image, [image_size] * (image.ndim - 1))
 
 
 def load_training_images(

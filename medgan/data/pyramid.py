@@ -1,4 +1,4 @@
-"""Image pyramids for single-image GANs: ConSinGAN stage shapes, antialiased downsampling, stage-to-stage resizing.
+"""Image pyramids for single-image GANs: ConSinGAN stage shapes and the antialiased pyramid of a training image.
 
 Stage shapes follow ConSinGAN's rescaling (Hinz et al. 2020, "Improved Techniques for Training Single-Image GANs",
 https://arxiv.org/abs/2003.11512, Sec. 3.3; reference ``ConSinGAN/functions.py``: ``adjust_scales2image`` and
@@ -9,19 +9,14 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-from monai.networks.layers import separable_filtering
-from monai.networks.layers.convutils import gaussian_1d
 
 from medgan.errors import BadInputError
+from medgan.layers.resize import resize_antialiased
 
-__all__ = ["consingan_stage_shapes", "image_pyramid", "resize_antialiased", "resize_to", "retarget_stage_shapes"]
+__all__ = ["consingan_stage_shapes", "image_pyramid", "retarget_stage_shapes"]
 
 ROUNDING_TOLERANCE = 1e-6
 """Slack subtracted before rounding sizes up, so that e.g. 25.0000001 (float error) stays 25."""
-
-GAUSSIAN_TRUNCATION = 4.0
-"""Antialiasing kernels extend to this many standard deviations (as ``scipy.ndimage`` and MONAI)."""
 
 
 def _scaled_size(size: int, scale: float) -> int:
@@ -124,59 +119,6 @@ def consingan_stage_shapes(
             f"use num_scales {largest} or less, or lower min_size."
         )
     return shapes
-
-
-def resize_to(x: torch.Tensor, shape: list[int]) -> torch.Tensor:
-    """Resize ``x`` to the spatial ``shape`` by (bi/tri)linear interpolation, ``align_corners=False``, no antialiasing.
-
-    Used between generator stages (upsampling); TorchScript-compatible. ConSinGAN upsamples bicubically, which has
-    no 3D mode in torch; linear interpolation is used in every dimension instead.
-
-    Args:
-        x: tensor of shape (B, C, *spatial) with 1, 2 or 3 spatial axes.
-        shape: target spatial shape, one size per spatial axis.
-
-    Returns:
-        Tensor of shape (B, C, *shape); ``x`` itself when it already has that shape.
-    """
-    if list(x.shape[2:]) == list(shape):
-        return x
-    spatial_dims = len(shape)
-    if spatial_dims == 1:
-        mode = "linear"
-    elif spatial_dims == 2:
-        mode = "bilinear"
-    else:
-        mode = "trilinear"
-    return F.interpolate(x, size=shape, mode=mode, align_corners=False)
-
-
-def resize_antialiased(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """Resize ``x`` to ``shape``, low-pass filtering every axis that shrinks so that fine detail does not alias.
-
-    Each shrinking axis is blurred with a Gaussian of ``sigma = (factor - 1) / 2``, ``factor = old size / new size``
-    (the default of ``skimage.transform.resize``), with replicated borders, before linear interpolation. This works
-    the same in 2D and 3D (torch's ``antialias=True`` is 2D-only) and, unlike MONAI's ``Resize(anti_aliasing=True)``,
-    does not darken the borders with zero padding.
-
-    Args:
-        x: tensor of shape (B, C, *spatial) with 1, 2 or 3 spatial axes.
-        shape: target spatial shape.
-
-    Returns:
-        Tensor of shape (B, C, *shape).
-    """
-    shape = [int(size) for size in shape]
-    sigmas = [max(0.0, (old / new - 1) / 2) for old, new in zip(x.shape[2:], shape)]
-    if any(sigma > 0 for sigma in sigmas):
-        kernels = [
-            gaussian_1d(torch.tensor(sigma), truncated=GAUSSIAN_TRUNCATION, normalize=True)
-            if sigma > 0
-            else torch.ones(1)
-            for sigma in sigmas
-        ]
-        x = separable_filtering(x, kernels, mode="replicate")
-    return resize_to(x, shape)
 
 
 def image_pyramid(image: torch.Tensor, shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:

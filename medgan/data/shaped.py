@@ -14,11 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from monai.transforms import SpatialPad
-from monai.utils import convert_to_tensor
 
-from medgan.data.image_set import read_images
-from medgan.data.pyramid import resize_antialiased
+from medgan.data.image_set import fit_to_shape, padded_sizes, read_images
 from medgan.errors import BadInputError
 
 __all__ = ["MAX_PADDING_FACTOR", "image_shape_for", "load_shaped_training_images"]
@@ -72,18 +69,15 @@ def image_shape_for(
 
 
 def _fit(image: torch.Tensor, shape: list[int], name: str) -> torch.Tensor:
-    """Pad (C, *spatial) around its centre with its minimum to the proportions of ``shape``, resize to ``shape``."""
+    """:func:`medgan.data.image_set.fit_to_shape`, refused when it would pad more than ``MAX_PADDING_FACTOR``."""
     sizes = list(image.shape[1:])
-    scale = max(size / target for size, target in zip(sizes, shape))
-    padded_sizes = [max(size, math.ceil(scale * target - 1e-6)) for size, target in zip(sizes, shape)]
-    factor = max(padded / size for padded, size in zip(padded_sizes, sizes))
+    factor = max(padded / size for padded, size in zip(padded_sizes(sizes, shape), sizes))
     if factor > MAX_PADDING_FACTOR:
         raise BadInputError(
             f"{name} ({'x'.join(map(str, sizes))}) would have to be padded {factor:.1f}-fold to the proportions of "
             f"image_size {shape}; choose a --base_shape with the images' proportions."
         )
-    padded = SpatialPad(padded_sizes, value=float(image.min()))(image)
-    return resize_antialiased(convert_to_tensor(padded, track_meta=False)[None].float(), shape)[0]
+    return fit_to_shape(image, shape)
 
 
 def load_shaped_training_images(

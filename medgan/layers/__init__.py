@@ -12,6 +12,7 @@ from medgan.layers.modulated_conv import ModulatedConv, modulated_conv
 from medgan.layers.noise import NoiseInjection
 from medgan.layers.pixel_norm import PixelNorm
 from medgan.layers.resampling import downsample2, upsample2
+from medgan.layers.resize import resize, resize_antialiased
 from medgan.layers.spectral_norm import apply_spectral_norm, remove_spectral_norm
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "downsample2",
     "modulated_conv",
     "remove_spectral_norm",
+    "resize",
+    "resize_antialiased",
     "scaled_leaky_relu",
     "upsample2",
     "upfirdn",

@@ -20,9 +20,9 @@ from monai.networks.layers import Act, Conv, Norm
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from medgan.data.pyramid import resize_antialiased, resize_to
 from medgan.errors import BadInputError
 from medgan.layers.cbam import CBAM
+from medgan.layers.resize import resize, resize_antialiased
 from medgan.networks.init import gan_weights_init
 
 __all__ = [
@@ -250,7 +250,7 @@ class ConSinGANGenerator(nn.Module):
             if stage == 0 and start_stage == 0:
                 features = self._checkpointed_stage(stage, features) if checkpointing else block(features)
             elif start_stage <= stage < last:
-                upsampled = resize_to(features, shapes[stage])
+                upsampled = resize(features, shapes[stage])
                 stage_input = upsampled
                 if add_noise:
                     stage_noise = noise[stage]
