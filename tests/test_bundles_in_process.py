@@ -118,3 +118,22 @@ def test_train_infer_export(name, tmp_path):
         actual = scripted(z)
     assert expected.shape == (2, 1, *case.image_size[::-1])
     torch.testing.assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_trainer_takes_the_speed_switches_from_the_config(name, tmp_path):
+    """``amp``, ``channels_last`` and ``torch_compile`` are top-level keys of every train.json, and the trainer the
+    config builds has the values given on the command line."""
+    case, bundle = CASES[name], bundle_copy(name, tmp_path)
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "train.json"))
+    assert {"amp", "channels_last", "torch_compile"} <= parser.get().keys()
+    if case.data:
+        data = {"image": str(write_pngs(tmp_path / "image", 1, shape=(40, 48)) / "image_00_L.png")}
+    else:
+        data = {"dataset_dir": str(write_pngs(tmp_path / "pngs", 8, shape=(20, 24)))}
+    switches = {"amp": "bf16", "channels_last": True, "torch_compile": True}
+    parser.update({"bundle_root": str(bundle), "output_dir": str(tmp_path / "run"), **data, **case.overrides,
+                   **switches})  # fmt: skip
+    trainer = parser.get_parsed_content("trainer")
+    assert (trainer.precision.dtype, trainer.channels_last, trainer.torch_compile) == (torch.bfloat16, True, True)

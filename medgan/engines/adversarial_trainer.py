@@ -82,6 +82,8 @@ class AdversarialTrainer(Trainer):
         epoch_length, non_blocking, train_handlers: as in ``monai.engines.Trainer``.
         channels_last: store the networks' 4-D/5-D weights and the real batch channels-last (NHWC / NDHWC).
         torch_compile: run generator and discriminator through ``torch.compile`` (first iterations compile).
+        gradient_norm_over: what the gradient penalty's norm is taken over: ``"sample"`` (WGAN-GP) or ``"pixel"``
+            (SinGAN/ConSinGAN's reference); see :func:`medgan.losses.gradient_penalty`.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class AdversarialTrainer(Trainer):
         prepare_batch: Callable = images_from_batch,
         channels_last: bool = False,
         torch_compile: bool = False,
+        gradient_norm_over: str = "sample",
     ) -> None:
         super().__init__(
             device=torch.device(device),
@@ -135,7 +138,7 @@ class AdversarialTrainer(Trainer):
         self.d_steps = d_steps
         self.g_steps = g_steps
         self.lambda_grad_penalty = lambda_grad_penalty
-        self.gradient_norm_over = "sample"  # see ``gradient_penalty``; ConSinGAN's trainer takes SinGAN's "pixel"
+        self.gradient_norm_over = gradient_norm_over
         self.precision = Precision(self.state.device, resolve_amp(amp, self.state.device))
         self.g_scaler = self.precision.make_scaler()
         self.d_scaler = self.precision.make_scaler()

@@ -142,8 +142,8 @@ class ConSinGANTrainer(AdversarialTrainer):
             prepare_batch=lambda batch, device, non_blocking: self.current_real(),
             channels_last=channels_last,
             torch_compile=torch_compile,
+            gradient_norm_over="pixel",  # the reference's calc_gradient_penalty: per-pixel gradient norms
         )
-        self.gradient_norm_over = "pixel"  # the reference's calc_gradient_penalty: per-pixel gradient norms
         self.active_scales = active_scales
         self.lr = lr
         self.lr_factor = lr_factor

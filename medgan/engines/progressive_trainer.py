@@ -51,7 +51,7 @@ class ProgressiveTrainer(AdversarialTrainer):
         lambda_grad_penalty: WGAN-GP weight (10).
         drift: weight of E[D(real)^2] (0.001).
         seed: seed of the data order.
-        amp: mixed precision, as in :class:`AdversarialTrainer`.
+        amp, channels_last, torch_compile: as in :class:`AdversarialTrainer`.
         train_handlers: ignite/MONAI handlers.
     """
 
@@ -70,6 +70,8 @@ class ProgressiveTrainer(AdversarialTrainer):
         seed: int = 0,
         amp: bool | str | None = None,
         train_handlers: Sequence | None = None,
+        channels_last: bool = False,
+        torch_compile: bool = False,
     ) -> None:
         self.schedule = schedule
         self.rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
@@ -91,6 +93,8 @@ class ProgressiveTrainer(AdversarialTrainer):
             lambda_grad_penalty=lambda_grad_penalty,
             amp=amp,
             prepare_batch=lambda batch, device, non_blocking: self.current_reals(),
+            channels_last=channels_last,
+            torch_compile=torch_compile,
         )
         self.drift = drift
         self.seed = seed

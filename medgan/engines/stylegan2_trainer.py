@@ -48,7 +48,8 @@ class StyleGAN2Trainer(AdversarialTrainer):
         pl_batch_shrink: the path-length batch is the batch size divided by this (2).
         style_mixing_prob: probability of style mixing per batch (0.9).
         r1_penalty, path_length: the regulariser modules (pass the ones saved in the checkpoint); new ones if None.
-        amp, epoch_length, non_blocking, train_handlers, prepare_batch: as in :class:`AdversarialTrainer`.
+        amp, epoch_length, non_blocking, train_handlers, prepare_batch, channels_last, torch_compile: as in
+            :class:`AdversarialTrainer`.
     """
 
     def __init__(
@@ -73,6 +74,8 @@ class StyleGAN2Trainer(AdversarialTrainer):
         non_blocking: bool = False,
         train_handlers: Sequence | None = None,
         prepare_batch: Callable = images_from_batch,
+        channels_last: bool = False,
+        torch_compile: bool = False,
     ) -> None:
         if not 0.0 <= style_mixing_prob <= 1.0:
             raise ValueError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}.")
@@ -93,6 +96,8 @@ class StyleGAN2Trainer(AdversarialTrainer):
             non_blocking=non_blocking,
             train_handlers=train_handlers,
             prepare_batch=prepare_batch,
+            channels_last=channels_last,
+            torch_compile=torch_compile,
         )
         self.r1_gamma = r1_gamma
         self.r1_interval = r1_interval

@@ -7,10 +7,15 @@ crossover layer among the active stage's layers; every training forward pass upd
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+from torch import nn
+from torch.optim import Optimizer
 
 from medgan.engines.adversarial_trainer import unwrap
-from medgan.engines.progressive_trainer import ProgressiveTrainer
+from medgan.engines.progressive_schedule import ProgressiveSchedule
+from medgan.engines.progressive_trainer import DRIFT, ProgressiveTrainer
 
 __all__ = ["StyleGANTrainer"]
 
@@ -22,12 +27,48 @@ class StyleGANTrainer(ProgressiveTrainer):
 
     Args:
         style_mixing_prob: probability that a batch mixes two latents' styles (0.9; 0 turns mixing off).
-        *args, **kwargs: as :class:`ProgressiveTrainer`.
+        the others: as :class:`ProgressiveTrainer`.
     """
 
-    def __init__(self, *args, style_mixing_prob: float = STYLE_MIXING_PROB, **kwargs) -> None:
+    def __init__(
+        self,
+        device: torch.device | str,
+        images: torch.Tensor,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_optimizer: Optimizer,
+        d_optimizer: Optimizer,
+        latent_size: int,
+        schedule: ProgressiveSchedule,
+        lambda_grad_penalty: float = 10.0,
+        drift: float = DRIFT,
+        seed: int = 0,
+        amp: bool | str | None = None,
+        train_handlers: Sequence | None = None,
+        channels_last: bool = False,
+        torch_compile: bool = False,
+        style_mixing_prob: float = STYLE_MIXING_PROB,
+    ) -> None:
+        if not 0.0 <= style_mixing_prob <= 1.0:
+            raise ValueError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}.")
         self.style_mixing_prob = style_mixing_prob
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            device=device,
+            images=images,
+            generator=generator,
+            discriminator=discriminator,
+            g_optimizer=g_optimizer,
+            d_optimizer=d_optimizer,
+            latent_size=latent_size,
+            schedule=schedule,
+            lambda_grad_penalty=lambda_grad_penalty,
+            drift=drift,
+            seed=seed,
+            amp=amp,
+            train_handlers=train_handlers,
+            channels_last=channels_last,
+            torch_compile=torch_compile,
+        )
 
     def generate(self, latents: torch.Tensor) -> torch.Tensor:
         """Images from ``latents`` (B, latent_size), mixed with a second latent's styles with probability
