@@ -17,6 +17,7 @@ from helpers import bundle_copy, loss_iterations, write_pngs
 from monai.bundle import ConfigParser, ckpt_export
 from monai.bundle import run as run_bundle
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 LATENT = 8
 
@@ -79,6 +80,18 @@ def scripted_and_eager(bundle: Path, model_file: Path, case: Case, export_to: Pa
     return torch.jit.load(str(export_to), map_location="cpu").eval(), eager.eval()
 
 
+def tensorboard_tags(folder: Path) -> set[str]:
+    """The scalar tags of the TensorBoard event files in ``folder``."""
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return set(events.Tags()["scalars"])
+
+
+def loss_columns(output_dir: Path) -> set[str]:
+    """The loss and penalty columns of ``losses.csv``."""
+    return set((output_dir / "losses.csv").read_text().splitlines()[0].split(",")) - {"iteration"}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_train_infer_export(name, tmp_path):
     case = CASES[name]
@@ -97,6 +110,7 @@ def test_train_infer_export(name, tmp_path):
     assert any((output_dir / "checkpoints").glob("checkpoint_*.pt"))
     model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
     assert model["bundle"] == name and case.weights_key in model
+    assert tensorboard_tags(output_dir / "tensorboard") == loss_columns(output_dir)
 
     run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
                ckpt_path=str(output_dir / "model.pt"), output_dir=str(samples_dir), num_samples=2,

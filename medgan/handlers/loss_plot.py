@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from ignite.engine import Engine, Events  # noqa: E402
 
+from medgan.handlers.progress import loss_terms  # noqa: E402
+
 
 class LossPlotter:
     """Record the scalar loss terms of the iteration output every ``log_every`` iterations; plot them per epoch.
@@ -51,12 +53,9 @@ class LossPlotter:
             engine.add_event_handler(Events.COMPLETED, self.write)
 
     def _terms(self, output: Mapping) -> dict[str, float]:
-        names = self.keys or [
-            k
-            for k, v in output.items()
-            if getattr(v, "ndim", 1) == 0 and (k.startswith("loss") or k.endswith("penalty"))
-        ]
-        return {name: float(output[name]) for name in names}
+        if self.keys:
+            return {name: float(output[name]) for name in self.keys}
+        return loss_terms(output)
 
     def record(self, engine: Engine) -> None:
         terms = self._terms(engine.state.output)
