@@ -33,7 +33,7 @@ def part_of(module: str) -> str:
 
 def medgan_imports(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "medgan":
             found.add(node.module)
         elif isinstance(node, ast.Import):

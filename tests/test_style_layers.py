@@ -55,6 +55,20 @@ def test_equalized_conv_equals_a_plain_convolution_with_scaled_weights(spatial_d
     torch.testing.assert_close(scripted(layer)(x), plain(x))
 
 
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_strided_equalized_conv_equals_a_plain_strided_convolution(spatial_dims):
+    torch.manual_seed(0)
+    layer = EqualizedConv(spatial_dims, 4, 3, kernel_size=3, padding=0, stride=2)
+    plain = (nn.Conv2d if spatial_dims == 2 else nn.Conv3d)(4, 3, 3, stride=2)
+    with torch.no_grad():
+        plain.weight.copy_(layer.weight / math.sqrt(4 * 3**spatial_dims))
+        plain.bias.zero_()
+    x = torch.randn(2, 4, *[9] * spatial_dims)
+    assert layer(x).shape == (2, 3, *[4] * spatial_dims)  # (9 - 3) // 2 + 1
+    torch.testing.assert_close(layer(x), plain(x))
+    torch.testing.assert_close(scripted(layer)(x), plain(x))
+
+
 def test_equalized_conv_1x1_without_padding_and_unknown_dims():
     layer = EqualizedConv(2, 3, 2, kernel_size=1)
     assert layer.padding == 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from medgan.networks import StyleGAN2Discriminator, StyleGAN2Generator
-from medgan.networks.stylegan2_generator import level_channels
+from medgan.networks.stylegan2_levels import level_channels
 
 TINY = {"z_dim": 8, "w_dim": 6, "num_mapping_layers": 2, "fmap_base": 64, "fmap_max": 8}
 

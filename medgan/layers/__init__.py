@@ -11,13 +11,14 @@ from medgan.layers.minibatch_std import MinibatchStd
 from medgan.layers.modulated_conv import ModulatedConv, modulated_conv
 from medgan.layers.noise import NoiseInjection
 from medgan.layers.pixel_norm import PixelNorm
-from medgan.layers.resampling import downsample2, upsample2
+from medgan.layers.resampling import Downsample2, Upsample2, downsample2, upsample2
 from medgan.layers.resize import resize, resize_antialiased
 from medgan.layers.spectral_norm import apply_spectral_norm, remove_spectral_norm
 
 __all__ = [
     "AdaIN",
     "CBAM",
+    "Downsample2",
     "ChannelAttention",
     "EqualizedConv",
     "EqualizedLinear",
@@ -27,6 +28,7 @@ __all__ = [
     "NoiseInjection",
     "PixelNorm",
     "SpatialAttention",
+    "Upsample2",
     "apply_spectral_norm",
     "downsample2",
     "modulated_conv",

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medgan.layers.functional import convolution
+
 __all__ = ["EqualizedConv", "EqualizedLinear", "scaled_leaky_relu"]
 
 LEAKY_RELU_SLOPE = 0.2
@@ -73,7 +75,7 @@ class EqualizedLinear(nn.Module):
 
 
 class EqualizedConv(nn.Module):
-    """Convolution with equalized learning rate, 1-3 spatial dimensions, stride 1.
+    """Convolution with equalized learning rate, 1-3 spatial dimensions.
 
     Args:
         spatial_dims: number of spatial dimensions (1, 2 or 3).
@@ -82,11 +84,13 @@ class EqualizedConv(nn.Module):
         bias: add a learned bias.
         gain: factor on the He constant ``1 / sqrt(in_channels * kernel_size ** spatial_dims)``.
         lr_multiplier: learning-rate multiplier of the weight and bias.
-        padding: zero padding per side; ``None`` keeps the spatial shape (``kernel_size // 2``, odd kernels).
+        padding: zero padding per side; ``None`` keeps the spatial shape at stride 1 (``kernel_size // 2``, odd
+            kernels).
+        stride: step of the kernel along every axis (StyleGAN2's discriminator downsamples with 2).
 
     Shapes:
         input (B, in_channels, *spatial) -> output (B, out_channels, *spatial') with
-        ``spatial' = spatial + 2 * padding - kernel_size + 1``.
+        ``spatial' = (spatial + 2 * padding - kernel_size) // stride + 1``.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class EqualizedConv(nn.Module):
         gain: float = 1.0,
         lr_multiplier: float = 1.0,
         padding: int | None = None,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
@@ -110,21 +115,17 @@ class EqualizedConv(nn.Module):
         self.bias_gain = lr_multiplier
         self.spatial_dims = spatial_dims
         self.padding = kernel_size // 2 if padding is None else padding
+        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias
         if bias is not None:
             bias = bias * self.bias_gain
-        weight = self.weight * self.weight_gain
-        if self.spatial_dims == 1:
-            return F.conv1d(x, weight, bias, padding=self.padding)
-        if self.spatial_dims == 2:
-            return F.conv2d(x, weight, bias, padding=self.padding)
-        return F.conv3d(x, weight, bias, padding=self.padding)
+        return convolution(x, self.weight * self.weight_gain, bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         out_channels, in_channels, kernel_size = self.weight.shape[:3]
         return (
             f"spatial_dims={self.spatial_dims}, {in_channels}, {out_channels}, kernel_size={kernel_size}, "
-            f"padding={self.padding}, weight_gain={self.weight_gain:.4g}"
+            f"stride={self.stride}, padding={self.padding}, weight_gain={self.weight_gain:.4g}"
         )

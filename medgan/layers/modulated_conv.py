@@ -15,22 +15,14 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from medgan.layers.equalized import EqualizedLinear
+from medgan.layers.functional import convolution
 
 __all__ = ["ModulatedConv", "modulated_conv"]
 
 DEMODULATION_EPS = 1e-8
-
-
-def _conv(x: torch.Tensor, weight: torch.Tensor, padding: int, groups: int) -> torch.Tensor:
-    if x.dim() == 3:
-        return F.conv1d(x, weight, padding=padding, groups=groups)
-    if x.dim() == 4:
-        return F.conv2d(x, weight, padding=padding, groups=groups)
-    return F.conv3d(x, weight, padding=padding, groups=groups)
 
 
 def modulated_conv(
@@ -65,18 +57,18 @@ def modulated_conv(
     if demodulate:  # sum over i and k of (w[o, i, k] s[b, i])^2, without building the per-sample kernels
         demod = (styles.square() @ weight.square().flatten(2).sum(dim=2).T + eps).rsqrt()  # (B, O)
     if not fused:
-        y = _conv(x * styles.reshape([batch, in_channels] + [1] * spatial_dims), weight, padding, 1)
+        y = convolution(x * styles.reshape([batch, in_channels] + [1] * spatial_dims), weight, padding=padding)
         if demodulate:
             y = y * demod.reshape([batch, out_channels] + [1] * spatial_dims)
         return y
     kernels = weight.unsqueeze(0) * styles.reshape([batch, 1, in_channels] + [1] * spatial_dims)  # (B, O, I, *k)
     if demodulate:
         kernels = kernels * demod.reshape([batch, out_channels, 1] + [1] * spatial_dims)
-    y = _conv(
+    y = convolution(
         x.reshape([1, batch * in_channels] + list(x.shape[2:])),
         kernels.reshape([batch * out_channels, in_channels] + list(weight.shape[2:])),
-        padding,
-        batch,
+        padding=padding,
+        groups=batch,
     )
     return y.reshape([batch, out_channels] + list(y.shape[2:]))
 

@@ -5,8 +5,11 @@ use these same functions, so real images fade between resolutions exactly as the
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["downsample2", "upsample2"]
+from medgan.layers.functional import avg_pool
+
+__all__ = ["Downsample2", "Upsample2", "downsample2", "upsample2"]
 
 
 def upsample2(x: torch.Tensor) -> torch.Tensor:
@@ -16,6 +19,18 @@ def upsample2(x: torch.Tensor) -> torch.Tensor:
 
 def downsample2(x: torch.Tensor) -> torch.Tensor:
     """2x average pooling of every spatial axis: (B, C, *sp) -> (B, C, *sp/2)."""
-    if x.dim() == 4:
-        return F.avg_pool2d(x, 2)
-    return F.avg_pool3d(x, 2)
+    return avg_pool(x, 2)
+
+
+class Upsample2(nn.Module):
+    """Module form of :func:`upsample2`, for ``nn.Sequential`` blocks."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upsample2(x)
+
+
+class Downsample2(nn.Module):
+    """Module form of :func:`downsample2`, for ``nn.Sequential`` blocks."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return downsample2(x)

@@ -24,7 +24,7 @@ from torch import nn
 from medgan.layers.equalized import LEAKY_RELU_GAIN, LEAKY_RELU_SLOPE, EqualizedConv, EqualizedLinear
 from medgan.layers.minibatch_std import MinibatchStd
 from medgan.layers.pixel_norm import PixelNorm
-from medgan.layers.resampling import downsample2
+from medgan.layers.resampling import Downsample2, Upsample2, downsample2
 from medgan.networks.progressive import ProgressiveGenerator, ProgressiveNetwork, stage_channels
 
 __all__ = ["PGGANDiscriminator", "PGGANGenerator"]
@@ -97,7 +97,7 @@ class PGGANGenerator(ProgressiveGenerator):
         for stage in range(1, num_stages):
             blocks.append(
                 nn.Sequential(
-                    nn.Upsample(scale_factor=2.0, mode="nearest"),
+                    Upsample2(),
                     *_conv_act(spatial_dims, widths[stage - 1], widths[stage], 3, pixel_norm),
                     *_conv_act(spatial_dims, widths[stage], widths[stage], 3, pixel_norm),
                 )
@@ -164,7 +164,7 @@ class PGGANDiscriminator(ProgressiveNetwork):
                 nn.Sequential(
                     *_conv_act(spatial_dims, widths[stage], widths[stage], 3, pixel_norm=False),
                     *_conv_act(spatial_dims, widths[stage], widths[stage - 1], 3, pixel_norm=False),
-                    nn.AvgPool2d(2) if spatial_dims == 2 else nn.AvgPool3d(2),
+                    Downsample2(),
                 )
             )
         self.blocks = nn.ModuleList(blocks[::-1])  # finest first: the order a forward pass runs them

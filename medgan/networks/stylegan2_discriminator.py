@@ -14,26 +14,16 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from medgan.layers.equalized import EqualizedConv, EqualizedLinear, scaled_leaky_relu
 from medgan.layers.fir import FIRFilter
 from medgan.layers.minibatch_std import MinibatchStd
-from medgan.networks.stylegan2_generator import level_channels, num_levels
+from medgan.networks.stylegan2_levels import level_channels, num_levels
 
 __all__ = ["StyleGAN2Discriminator"]
 
 RESIDUAL_GAIN = math.sqrt(0.5)
-
-
-def _strided(conv: EqualizedConv, x: torch.Tensor, stride: int) -> torch.Tensor:
-    """``conv`` applied with ``stride`` and no padding (EqualizedConv itself runs stride 1)."""
-    weight = (conv.weight * conv.weight_gain).to(x.dtype)
-    bias = None if conv.bias is None else (conv.bias * conv.bias_gain).to(x.dtype)
-    if x.dim() == 4:
-        return F.conv2d(x, weight, bias, stride=stride)
-    return F.conv3d(x, weight, bias, stride=stride)
 
 
 class DiscriminatorBlock(nn.Module):
@@ -49,14 +39,14 @@ class DiscriminatorBlock(nn.Module):
         super().__init__()
         self.conv0 = EqualizedConv(spatial_dims, in_channels, in_channels, 3)
         self.blur = FIRFilter.blur(2, 2)
-        self.conv1 = EqualizedConv(spatial_dims, in_channels, out_channels, 3, padding=0)
+        self.conv1 = EqualizedConv(spatial_dims, in_channels, out_channels, 3, padding=0, stride=2)
         self.downsample = FIRFilter.downsample(2)
         self.skip = EqualizedConv(spatial_dims, in_channels, out_channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = self.skip(self.downsample(x)) * RESIDUAL_GAIN
         x = scaled_leaky_relu(self.conv0(x))
-        x = scaled_leaky_relu(_strided(self.conv1, self.blur(x), 2)) * RESIDUAL_GAIN
+        x = scaled_leaky_relu(self.conv1(self.blur(x))) * RESIDUAL_GAIN
         return skip + x
 
 

@@ -13,7 +13,6 @@ is added to the FIR-upsampled image of the level below (the skip architecture). 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -24,28 +23,9 @@ from medgan.layers.fir import FIRFilter
 from medgan.layers.modulated_conv import ModulatedConv
 from medgan.layers.noise import NoiseInjection
 from medgan.networks.mapping import MappingNetwork
+from medgan.networks.stylegan2_levels import level_channels, num_levels
 
-__all__ = ["StyleGAN2Generator", "SynthesisNetwork", "level_channels", "num_levels"]
-
-
-def level_channels(level: int, fmap_base: int, fmap_max: int) -> int:
-    """Feature maps at ``level`` (0 = the base shape): min(fmap_base / (4 * 2^level), fmap_max), the reference's
-    ``min(channel_base // res, channel_max)`` with res counted from a nominal 4 px base."""
-    return max(1, min(fmap_base // (4 * 2**level), fmap_max))
-
-
-def num_levels(base_shape: Sequence[int], image_shape: Sequence[int]) -> int:
-    """How many 2x upsamplings lead from ``base_shape`` to ``image_shape``; ValueError if it is not a power of two,
-    the same on every axis."""
-    ratios = {size / base for size, base in zip(image_shape, base_shape)}
-    ratio = ratios.pop() if len(ratios) == 1 and len(image_shape) == len(base_shape) else 0.0
-    levels = round(math.log2(ratio)) if ratio >= 1 else -1
-    if levels < 0 or 2**levels != ratio:
-        raise ValueError(
-            f"image shape {list(image_shape)} is not base shape {list(base_shape)} times a power of two (the same "
-            "on every axis)."
-        )
-    return levels
+__all__ = ["StyleGAN2Generator", "SynthesisNetwork"]
 
 
 class SynthesisLayer(nn.Module):
