@@ -43,8 +43,8 @@ def test_3d_training_and_inference(runs):
 def test_final_resolution_larger_than_the_data_is_refused(runs, tmp_path):
     """20 x 24 px images cannot feed a 64 px last stage: one sentence, before training, nothing written."""
     output_dir = tmp_path / "out"
-    result = train(runs.bundle_dir, dataset_dir=write_pngs(tmp_path / "small", 8, shape=(20, 24)), output_dir=output_dir,
-                   final_resolution=64)  # fmt: skip
+    small = write_pngs(tmp_path / "small", 8, shape=(20, 24))
+    result = train(runs.bundle_dir, dataset_dir=small, output_dir=output_dir, final_resolution=64)
     assert result.returncode != 0
     messages = [line for line in result.stderr.splitlines() if line.startswith("medgan:")]
     assert len(messages) == 1 and "Traceback" not in result.stderr, describe(result)
