@@ -8,7 +8,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from medgan.handlers.loss_plot import LossPlotter
-from medgan.utils import seeded
+from medgan.handlers.preview import preview_images
 from medgan.visualize import preview_grid, save_png
 
 
@@ -67,13 +67,8 @@ class ResolutionPreviewSaver:
         if self.loss_plotter is not None:
             self.loss_plotter.write()
 
-    @torch.no_grad()
     def write(self, engine: Engine, name: str) -> None:
         device = next(self.generator.parameters()).device
-        was_training = self.generator.training
-        self.generator.eval()
-        with seeded(self.seed, device):
-            images = self.generator(self.latents.to(device)).float().cpu()
-        self.generator.train(was_training)
+        images = preview_images(self.generator, lambda: self.generator(self.latents.to(device)), self.seed)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         save_png(preview_grid(images), str(self.output_dir / name))

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 
+from medgan.handlers.preview import preview_images
 from medgan.visualize import preview_grid, save_png
 
 
@@ -23,7 +24,9 @@ class SampleGridSaver:
         latent_shape: shape of one latent without the batch axis.
         num_samples: images in the grid.
         every: epochs between grids.
-        seed: seed of the fixed latents (drawn from their own generator: the training's random stream is untouched).
+        seed: seed of the fixed latents (drawn from their own generator) and of the noise the generator draws itself
+            while previewing (:func:`medgan.handlers.preview.preview_images`; the training's random stream is
+            untouched).
         generate: how to call the generator, ``generate(generator, latents)``; default ``generator(latents)``.
         rank: only rank 0 writes.
     """
@@ -42,6 +45,7 @@ class SampleGridSaver:
         self.generator = generator
         self.output_dir = Path(output_dir)
         self.latents = torch.randn((num_samples, *latent_shape), generator=torch.Generator().manual_seed(seed))
+        self.seed = seed
         self.every = every
         self.generate = generate or (lambda network, z: network(z))
         self.rank = rank
@@ -51,13 +55,10 @@ class SampleGridSaver:
             engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.every), self)
             engine.add_event_handler(Events.COMPLETED, self)
 
-    @torch.no_grad()
     def __call__(self, engine: Engine) -> None:
         device = next(self.generator.parameters()).device
-        was_training = self.generator.training
-        self.generator.eval()
-        images = self.generate(self.generator, self.latents.to(device)).float().cpu()
-        self.generator.train(was_training)
+        latents = self.latents.to(device)
+        images = preview_images(self.generator, lambda: self.generate(self.generator, latents), self.seed)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         picture = preview_grid(images)
         save_png(picture, str(self.output_dir / f"samples_epoch_{engine.state.epoch:04d}.png"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 
+from medgan.handlers.preview import preview_images
 from medgan.visualize import preview_grid, save_png
 
 
@@ -19,8 +20,8 @@ class StagePreviewSaver:
     Args:
         output_dir: folder of the PNGs.
         num_samples: random samples per preview.
-        seed: seed of the samples' coarsest noise (the noise of later stages comes from torch's stream,
-            which is saved with the checkpoint).
+        seed: seed of the samples' coarsest noise and of the later stages' noise (drawn under
+            :func:`medgan.handlers.preview.preview_images`, so the training's random stream is untouched).
         rank: only rank 0 writes.
     """
 
@@ -34,14 +35,11 @@ class StagePreviewSaver:
         if self.rank == 0:
             engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
-    @torch.no_grad()
     def __call__(self, engine) -> None:
         network = engine.network
         real = engine.reals[network.num_stages - 1]
         z = torch.randn((self.num_samples, *engine.latent_shape), generator=torch.Generator().manual_seed(self.seed))
-        was_training = network.training
-        network.eval()
-        images = torch.cat([real, network.reconstruct(), network(z.to(real.device))]).float().cpu()
-        network.train(was_training)
+        images = preview_images(network, lambda: torch.cat([real, network.reconstruct(), network(z.to(real.device))]),
+                                self.seed)  # fmt: skip
         self.output_dir.mkdir(parents=True, exist_ok=True)
         save_png(preview_grid(images, ncols=len(images)), str(self.output_dir / f"stage_{network.num_stages - 1}.png"))
