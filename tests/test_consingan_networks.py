@@ -5,12 +5,11 @@ import io
 import pytest
 import torch
 
+from medgan.engines.consingan_stages import freeze_inactive_stages, stage_parameter_groups
 from medgan.errors import BadInputError
 from medgan.networks.consingan import (
     ConSinGANDiscriminator,
     ConSinGANGenerator,
-    freeze_inactive_stages,
-    stage_parameter_groups,
     stages_in_state_dict,
 )
 

@@ -45,9 +45,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
+from medgan.engines.consingan_stages import stage_parameter_groups
 from medgan.errors import BadInputError
 from medgan.losses import gradient_penalty
-from medgan.networks.consingan import ConSinGANGenerator, stage_parameter_groups
+from medgan.networks.consingan import ConSinGANGenerator
 
 LR_DROP_AT = 0.8  # fraction of a stage's iterations after which the learning rates drop (reference: 0.8 * niter)
 

@@ -3,8 +3,6 @@
 from medgan.networks.consingan import (
     ConSinGANDiscriminator,
     ConSinGANGenerator,
-    freeze_inactive_stages,
-    stage_parameter_groups,
     stages_in_state_dict,
 )
 from medgan.networks.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -28,7 +26,5 @@ __all__ = [
     "StyleGAN2Discriminator",
     "StyleGAN2Generator",
     "StyleGANGenerator",
-    "freeze_inactive_stages",
-    "stage_parameter_groups",
     "stages_in_state_dict",
 ]
