@@ -151,3 +151,17 @@ def test_every_trainer_takes_the_speed_switches_from_the_config(name, tmp_path):
                    **switches})  # fmt: skip
     trainer = parser.get_parsed_content("trainer")
     assert (trainer.precision.dtype, trainer.channels_last, trainer.torch_compile) == (torch.bfloat16, True, True)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_tensorboard_writes_on_rank_0_only(name, tmp_path):
+    """The TensorBoard handler is ``_disabled_`` off rank 0 and leaves the handler list (no None in it)."""
+    bundle = bundle_copy(name, tmp_path)
+    kinds = {}
+    for rank in (0, 1):
+        parser = ConfigParser()
+        parser.read_config(str(bundle / "configs" / "train.json"))
+        parser.update({"bundle_root": str(bundle), "output_dir": str(tmp_path / "run"), "rank": rank})
+        kinds[rank] = [type(handler).__name__ for handler in parser.get_parsed_content("train_handlers")]
+    assert "TensorBoardStatsHandler" in kinds[0] and "TensorBoardStatsHandler" not in kinds[1]
+    assert "NoneType" not in kinds[1] and len(kinds[1]) == len(kinds[0]) - 1
