@@ -69,3 +69,14 @@ def test_w_avg_and_truncation_under_bf16_autocast():
     assert w.dtype == torch.bfloat16
     assert mapping.w_avg.dtype == torch.float32
     assert mapping.w_avg.abs().sum() > 0
+
+
+def test_styles_mix_the_layers_from_the_cutoff_on():
+    torch.manual_seed(0)
+    mapping = MappingNetwork(8, 8, num_layers=2)
+    z, other = torch.randn(3, 8), torch.randn(3, 8)
+    ws = mapping.styles(z, 5, mixing_z=other, mixing_cutoff=2)
+    assert ws.shape == (3, 5, 8)
+    for layer in range(5):
+        torch.testing.assert_close(ws[:, layer], mapping(z) if layer < 2 else mapping(other))
+    torch.testing.assert_close(mapping.styles(z, 5, mixing_z=other, mixing_cutoff=5), mapping.styles(z, 5))

@@ -65,11 +65,11 @@ def test_w_avg_tracks_the_mean_w_when_asked():
 
 def test_style_mixing_takes_the_second_w_from_the_cutoff_on():
     generator = tiny_generator()
-    z, mix_z = torch.randn(3, 8), torch.randn(3, 8)
-    ws = generator.map(z, mix_z=mix_z, mix_cutoff=2)
+    z, mixing_z = torch.randn(3, 8), torch.randn(3, 8)
+    ws = generator.map(z, mixing_z=mixing_z, mixing_cutoff=2)
     torch.testing.assert_close(ws[:, :2], generator.map(z)[:, :2])
-    torch.testing.assert_close(ws[:, 2:], generator.map(mix_z)[:, 2:])
-    torch.testing.assert_close(generator.map(z, mix_z=mix_z, mix_cutoff=generator.num_ws), generator.map(z))
+    torch.testing.assert_close(ws[:, 2:], generator.map(mixing_z)[:, 2:])
+    torch.testing.assert_close(generator.map(z, mixing_z=mixing_z, mixing_cutoff=generator.num_ws), generator.map(z))
 
 
 def test_mapping_layers_use_equalized_lr_with_multiplier():

@@ -119,8 +119,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
         cutoff = int(torch.randint(1, num_ws, ()))
         if float(torch.rand(())) >= self.style_mixing_prob:
             cutoff = num_ws
-        mix_z = torch.randn_like(z)
-        return generator.map(z, update_w_avg=True, mix_z=mix_z, mix_cutoff=cutoff)
+        return generator.map(z, update_w_avg=True, mixing_z=torch.randn_like(z), mixing_cutoff=cutoff)
 
     def generate(self, latents: torch.Tensor) -> torch.Tensor:
         """Images (B, C, *spatial) from z (B, z_dim) through the (possibly DDP-wrapped) generator."""

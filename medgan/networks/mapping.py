@@ -57,3 +57,23 @@ class MappingNetwork(nn.Module):
         if truncation_psi != 1.0:
             w = self.w_avg.to(w.dtype).lerp(w, truncation_psi)
         return w
+
+    def styles(
+        self,
+        z: torch.Tensor,
+        num_layers: int,
+        truncation_psi: float = 1.0,
+        update_w_avg: bool = False,
+        mixing_z: torch.Tensor | None = None,
+        mixing_cutoff: int = 0,
+    ) -> torch.Tensor:
+        """One w per styled layer, (B, num_layers, w_dim), for z (B, z_dim): the same w on every layer, and with
+        ``mixing_z`` (B, z_dim) the w of ``mixing_z`` on the layers from ``mixing_cutoff`` on (style mixing, StyleGAN
+        Sec. 3.1; ``mixing_cutoff >= num_layers`` mixes nothing). The one style-mixing rule of StyleGAN and
+        StyleGAN2; ``w_avg`` is updated from ``z`` only."""
+        ws = self.forward(z, truncation_psi, update_w_avg).unsqueeze(1).repeat(1, num_layers, 1)
+        if mixing_z is not None:
+            mixed = self.forward(mixing_z, truncation_psi, False).unsqueeze(1)
+            later = torch.arange(num_layers, device=ws.device).reshape(1, -1, 1) >= mixing_cutoff
+            ws = torch.where(later, mixed, ws)
+        return ws

@@ -140,12 +140,7 @@ class StyleGANGenerator(ProgressiveGenerator):
         """Images from latents z (B, latent_size); ``truncation_psi`` < 1 pulls every w towards ``w_avg``;
         ``mixing_z`` (B, latent_size) gives the styles from index ``mixing_cutoff`` on (style mixing);
         ``update_w_avg`` updates ``w_avg`` (training)."""
-        w = self.mapping(z, truncation_psi, update_w_avg)
-        styles = w.unsqueeze(1).expand(-1, self.num_styles, -1)
-        if mixing_z is not None:
-            mixed = self.mapping(mixing_z, truncation_psi, False).unsqueeze(1)
-            later = torch.arange(self.num_styles, device=z.device).view(1, -1, 1) >= mixing_cutoff
-            styles = torch.where(later, mixed, styles)
+        styles = self.mapping.styles(z, self.num_styles, truncation_psi, update_w_avg, mixing_z, mixing_cutoff)
         stage = int(self.stage)
         alpha = float(self.alpha)
         x = z

@@ -186,17 +186,12 @@ class StyleGAN2Generator(nn.Module):
         z: torch.Tensor,
         truncation_psi: float = 1.0,
         update_w_avg: bool = False,
-        mix_z: torch.Tensor | None = None,
-        mix_cutoff: int = -1,
+        mixing_z: torch.Tensor | None = None,
+        mixing_cutoff: int = 0,
     ) -> torch.Tensor:
-        """ws (B, num_ws, w_dim) for z (B, z_dim); with ``mix_z``, layers from ``mix_cutoff`` on take the w of
-        ``mix_z`` instead (style mixing, paper of StyleGAN Sec. 3.1)."""
-        ws = self.mapping(z, truncation_psi, update_w_avg).unsqueeze(1).repeat(1, self.num_ws, 1)
-        if mix_z is not None and 0 <= mix_cutoff < self.num_ws:
-            mixed = self.mapping(mix_z, truncation_psi, False).unsqueeze(1)
-            layer = torch.arange(self.num_ws, device=ws.device).reshape(1, -1, 1)
-            ws = torch.where(layer >= mix_cutoff, mixed, ws)
-        return ws
+        """ws (B, num_ws, w_dim) for z (B, z_dim); with ``mixing_z``, layers from ``mixing_cutoff`` on take the w of
+        ``mixing_z`` instead (:meth:`MappingNetwork.styles`)."""
+        return self.mapping.styles(z, self.num_ws, truncation_psi, update_w_avg, mixing_z, mixing_cutoff)
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, ws: torch.Tensor | None = None) -> torch.Tensor:
         if ws is None:
