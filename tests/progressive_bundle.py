@@ -164,8 +164,6 @@ def check_training(runs: Runs, bundle: str) -> None:
     model = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
     assert model["bundle"] == bundle
     assert int(model["generator"]["stage"]) == 2 and float(model["generator"]["alpha"]) == 1.0
-    bar = runs.trained.stdout + runs.trained.stderr
-    assert "res=8" in bar and "alpha=0.5" in bar and f"images={2 * ITERATIONS}" in bar, describe(runs.trained)
 
 
 def check_kill_and_resume(runs: Runs) -> None:
