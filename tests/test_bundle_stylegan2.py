@@ -19,8 +19,6 @@ import torch
 from helpers import REPO_ROOT, assert_ok, describe, in_parallel, loss_iterations, run_bundle
 from PIL import Image
 
-from medgan.data.shaped import image_shape_for
-from medgan.errors import BadInputError
 from medgan.networks import StyleGAN2Generator
 
 TINY = {  # seconds per run on a CPU
@@ -211,11 +209,3 @@ def test_bad_shapes_are_refused_in_one_sentence_before_anything_is_written(runs,
     for phrase in phrases:
         assert phrase in messages[0], describe(result)
     assert not (runs["root"] / case).exists()
-
-
-def test_image_size_must_be_the_base_shape_times_a_power_of_two():
-    assert image_shape_for(3, [80, 96, 112], [5, 6, 7]) == ([80, 96, 112], [5, 6, 7])
-    assert image_shape_for(2, 64) == ([64, 64], [4, 4])
-    for size, base in ((96, None), ([80, 96, 100], [5, 6, 7]), (4, None)):
-        with pytest.raises(BadInputError, match="power of two"):
-            image_shape_for(len(base or [0, 0]), size, base)

@@ -18,7 +18,6 @@ from helpers import env
 from monai.bundle import ckpt_export
 
 from medgan.errors import BadInputError
-from medgan.networks import DCGANGenerator
 from medgan.serving import BundleGenerator, TorchScriptGenerator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,22 +58,6 @@ def test_exported_consingan_samples_from_the_latent_its_metadata_describes(bundl
     assert samples.abs().max() <= 1
     torch.testing.assert_close(generator.sample(3, seed=1), samples)
     assert not torch.equal(generator.sample(3, seed=2), samples)
-
-
-def test_exported_dcgan_samples_from_its_metadata(tmp_path):
-    network = DCGANGenerator(spatial_dims=2, image_size=64, latent_size=100, out_channels=1, num_feature_maps=4)
-    torch.jit.script(network.eval()).save(str(tmp_path / "model.ts"))
-    generator = TorchScriptGenerator(tmp_path / "model.ts", REPO / "bundles" / "dcgan" / "configs" / "metadata.json")
-    assert generator.latent_shape == [100]
-    assert generator.sample(2).shape == (2, 1, 64, 64)
-
-
-def test_symbolic_latent_without_stage_shapes_and_missing_export_are_refused(tmp_path):
-    torch.jit.script(DCGANGenerator(2, 64, 100, 1, 4)).save(str(tmp_path / "model.ts"))
-    with pytest.raises(BadInputError, match="symbolic"):
-        TorchScriptGenerator(tmp_path / "model.ts", REPO / "bundles" / "consingan" / "configs" / "metadata.json")
-    with pytest.raises(BadInputError, match="does not exist"):
-        TorchScriptGenerator(tmp_path / "nothing.ts", REPO / "bundles" / "dcgan" / "configs" / "metadata.json")
 
 
 def test_harmonisation_comes_back_on_the_input_grid(bundle, scan):
