@@ -109,5 +109,5 @@ def test_consingan_learns_to_reconstruct_its_image():
     )
     trainer.run()
     first_stage, second_stage = reconstruction_errors[:60], reconstruction_errors[60:]
-    assert first_stage[-1] < first_stage[0] / 10  # measured 34x
-    assert second_stage[-1] < second_stage[0] / 3  # measured 7x
+    assert first_stage[-1] < first_stage[0] / 10  # measured 25x
+    assert second_stage[-1] < second_stage[0] / 3  # measured 4.9x
