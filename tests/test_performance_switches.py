@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from medgan.data.pyramid import consingan_stage_shapes, image_pyramid
 from medgan.engines import AdversarialTrainer, ConSinGANTrainer, unwrap
+from medgan.engines.adversarial_trainer import uncompiled
 from medgan.engines.performance import CHANNELS_LAST, compile_network
 from medgan.errors import BadInputError
 from medgan.networks import ConSinGANDiscriminator, ConSinGANGenerator, DCGANDiscriminator, DCGANGenerator
@@ -197,3 +198,10 @@ def test_separate_critic_backward_back_propagates_each_term_alone_with_the_same_
     assert backward_calls == {False: 1, True: 3}  # real scores, fake scores, gradient penalty
     assert torch.allclose(gradients[False][0], gradients[True][0], rtol=1e-4, atol=1e-7)
     assert torch.allclose(gradients[False][1], gradients[True][1], atol=1e-6)
+
+
+def test_uncompiled_strips_only_the_compile_wrapper():
+    """The StyleGAN2 regularisers' double backward runs on the uncompiled network (compiled graphs refuse
+    ``create_graph=True``); a DistributedDataParallel wrapper, which syncs the gradients, stays."""
+    network = torch.nn.Linear(2, 2)
+    assert uncompiled(torch.compile(network)) is network and uncompiled(network) is network

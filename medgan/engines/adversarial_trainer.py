@@ -47,6 +47,12 @@ def unwrap(network: nn.Module) -> nn.Module:
             return network
 
 
+def uncompiled(network: nn.Module) -> nn.Module:
+    """``network`` without its ``torch.compile`` wrapper (a DistributedDataParallel wrapper stays): for the double
+    backward of a regulariser (``create_graph=True``), which compiled graphs do not support."""
+    return network._orig_mod if isinstance(network, torch._dynamo.eval_frame.OptimizedModule) else network
+
+
 def no_sync(network: nn.Module) -> contextlib.AbstractContextManager:
     """Skip DDP's gradient all-reduce for a forward whose backward must not update ``network``."""
     while isinstance(network, torch._dynamo.eval_frame.OptimizedModule):

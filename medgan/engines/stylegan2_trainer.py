@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from medgan.engines.adversarial_trainer import AdversarialTrainer, images_from_batch, unwrap
+from medgan.engines.adversarial_trainer import AdversarialTrainer, images_from_batch, uncompiled, unwrap
 from medgan.losses.stylegan2_regularizers import PathLengthPenalty, R1Penalty
 
 __all__ = ["StyleGAN2Trainer"]
@@ -132,7 +132,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
 
     def r1_step(self, real: torch.Tensor) -> None:
         """One discriminator update on the lazy R1 term."""
-        penalty, logits = self.r1_penalty(self.discriminator, real)
+        penalty, logits = self.r1_penalty(uncompiled(self.discriminator), real)
         loss = (penalty.mean() * (self.r1_gamma / 2) + logits.mean() * 0) * max(self.r1_interval, 1)
         self._optimise(loss, self.d_optimizer, self.d_scaler)
 
@@ -140,7 +140,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
         """One generator update on the lazy path-length term, on ``batch_size // pl_batch_shrink`` new samples."""
         z = self.sample_latents(max(batch_size // self.pl_batch_shrink, 1))
         ws = self.map_latents(z)
-        images = self.generator(z, ws=ws)
+        images = uncompiled(self.generator)(z, ws=ws)
         penalty = self.path_length(images, ws)
         loss = (penalty.mean() * self.pl_weight + images.mean() * 0) * max(self.pl_interval, 1)
         self._optimise(loss, self.g_optimizer, self.g_scaler)
