@@ -164,19 +164,19 @@ STYLEGAN2_EMBEDDED_VOLUMES = (
 CASES += [
     Case(  # the CPU quick start of bundles/stylegan2/docs/README.md
         "stylegan2",
-        "2D 64 px, fmap_max 32, batch 16",
-        {"spatial_dims": 2, "image_size": 64, "fmap_max": 32, "batch_size": 16},
+        "2D 64 px, max_channels 32, batch 16",
+        {"spatial_dims": 2, "image_size": 64, "max_channels": 32, "channel_halving_resolution": 128, "batch_size": 16},
         {"bf16": AMP_BF16, "fp16": AMP_FP16},
         iterations=4,
         gpu_only=GPU_ONLY,
     ),
     Case(
         "stylegan2",
-        "3D 32^3, fmap_max 16, batch 4",
+        "3D 32^3, max_channels 16, batch 4",
         {
             "spatial_dims": 3,
             "image_size": 32,
-            "fmap_max": 16,
+            "max_channels": 16,
             "batch_size": 4,
             "images": STYLEGAN2_EMBEDDED_VOLUMES,
         },
@@ -210,14 +210,14 @@ CASES += [
 # ------------------------------------------------------------------------------------------- PGGAN and StyleGAN
 # measured at the final resolution with the fade-in done; the embedded volume repeated for a batch of volumes
 PROGRESSIVE_EMBEDDED_VOLUMES = (
-    "$medgan.data.progressive.load_progressive_images(None, 3, @final_resolution, @channels).repeat(8, 1, 1, 1, 1)"
+    "$medgan.data.progressive.load_progressive_images(None, 3, @image_size, @channels).repeat(8, 1, 1, 1, 1)"
 )
 for progressive_bundle in ("pggan", "stylegan"):
     CASES += [
         Case(  # the CPU quick start of the bundle's docs/README.md, at its last (64 px) stage
             progressive_bundle,
             "2D 64 px, max_channels 32, batch 16",
-            {"spatial_dims": 2, "final_resolution": 64, "max_channels": 32, "images_per_stage": 10000},
+            {"spatial_dims": 2, "image_size": 64, "max_channels": 32, "images_per_stage": 10000},
             {"bf16": AMP_BF16, "fp16": AMP_FP16},
             iterations=4,
             final_resolution_stage=True,
@@ -228,7 +228,7 @@ for progressive_bundle in ("pggan", "stylegan"):
             "3D 32^3, max_channels 32, batch 4",
             {
                 "spatial_dims": 3,
-                "final_resolution": 32,
+                "image_size": 32,
                 "max_channels": 32,
                 "images_per_stage": 1000,
                 "batch_size": 4,

@@ -77,7 +77,7 @@ def phases(shapes: list[tuple[int, ...]], channels: int, active: int, checkpoint
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     args.add_argument("--sizes", default="64,96,112,128,144,160", help="max_size values")
-    args.add_argument("--channels", type=int, default=64, help="num_feature_channels")
+    args.add_argument("--channels", type=int, default=64, help="num_features")
     args.add_argument("--num_scales", type=int, default=8)
     args.add_argument("--active_scales", type=int, default=3)
     args.add_argument("--min_size", type=int, default=25)

@@ -10,7 +10,7 @@
 
 Images of one figure share the same noise maps (each is generated under the same ``noise_seed``), so what changes
 between them comes from w alone. Generators must offer ``map(z, truncation_psi)`` -> ws (B, num_ws, w_dim),
-``forward(z, ws=ws)`` and ``z_dim``, as :class:`medgan.networks.StyleGAN2Generator` does.
+``forward(z, ws=ws)`` and ``latent_size``, as :class:`medgan.networks.StyleGAN2Generator` does.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ FOREGROUND_THRESHOLD = -0.5
 """Values above this (images in [-1, 1], background at -1) count as foreground."""
 
 
-def z_for_seed(seed: int, z_dim: int) -> torch.Tensor:
-    """The latent (1, z_dim) of ``seed``: the first latent ``medgan.inference.generate_samples`` draws for it."""
-    return torch.randn((1, z_dim), generator=torch.Generator().manual_seed(seed))
+def z_for_seed(seed: int, latent_size: int) -> torch.Tensor:
+    """The latent (1, latent_size) of ``seed``: the first latent ``medgan.inference.generate_samples`` draws for it."""
+    return torch.randn((1, latent_size), generator=torch.Generator().manual_seed(seed))
 
 
 def foreground_fraction(images: torch.Tensor, threshold: float = FOREGROUND_THRESHOLD) -> torch.Tensor:
@@ -76,7 +76,7 @@ def _synthesize(generator: torch.nn.Module, ws: torch.Tensor, noise_seed: int) -
     """Images (N, C, *spatial) on the CPU for ws (N, num_ws, w_dim), one at a time, each with the noise maps of
     ``noise_seed``."""
     device = next(generator.parameters()).device
-    z = torch.zeros((1, generator.z_dim), device=device)
+    z = torch.zeros((1, generator.latent_size), device=device)
     images = []
     for w in ws:
         with seeded(noise_seed, device):
@@ -101,7 +101,7 @@ def latent_map(
     """
     generator.eval()
     device = next(generator.parameters()).device
-    z = torch.randn((num_points, generator.z_dim), generator=torch.Generator().manual_seed(seed)).to(device)
+    z = torch.randn((num_points, generator.latent_size), generator=torch.Generator().manual_seed(seed)).to(device)
     ws = generator.map(z, truncation_psi)
     with seeded(seed, device):
         images = torch.cat(
@@ -131,7 +131,7 @@ def interpolation_strip(
     """Images (steps, C, *spatial) at ws lerp(w_a, w_b, t), t = 0 ... 1, for the latents of two seeds."""
     generator.eval()
     device = next(generator.parameters()).device
-    z = torch.cat([z_for_seed(seed_a, generator.z_dim), z_for_seed(seed_b, generator.z_dim)]).to(device)
+    z = torch.cat([z_for_seed(seed_a, generator.latent_size), z_for_seed(seed_b, generator.latent_size)]).to(device)
     ws = generator.map(z, truncation_psi)
     t = torch.linspace(0.0, 1.0, steps, device=device).reshape(-1, 1, 1)
     return _synthesize(generator, ws[:1].lerp(ws[1:], t), seed_a)
@@ -147,7 +147,7 @@ def style_mixing_row(
     """
     generator.eval()
     device = next(generator.parameters()).device
-    z = torch.cat([z_for_seed(seed_a, generator.z_dim), z_for_seed(seed_b, generator.z_dim)]).to(device)
+    z = torch.cat([z_for_seed(seed_a, generator.latent_size), z_for_seed(seed_b, generator.latent_size)]).to(device)
     ws = generator.map(z, truncation_psi)
     cutoff = generator.num_ws // 2 if cutoff is None else cutoff
     a_b = torch.cat([ws[0, :cutoff], ws[1, cutoff:]])

@@ -8,7 +8,7 @@ import pytest
 from helpers import assert_ok, bundle_command, bundle_copy, run_command, write_scan
 
 SCAN_SHAPE = (22, 26, 18)
-TINY_CONSINGAN = {"num_scales": 3, "max_size": 24, "min_size": 8, "epochs": 4, "num_feature_channels": 4,
+TINY_CONSINGAN = {"num_scales": 3, "max_size": 24, "min_size": 8, "iterations_per_stage": 4, "num_features": 4,
                   "num_layers": 2, "d_steps": 1, "g_steps": 1}  # fmt: skip
 
 

@@ -37,7 +37,7 @@ LATENT = 8
 ITERATIONS = 4 + 4 + 40  # 8 images per stage at batch 2; the last stage is longer so a run can be killed mid-fade
 KILL_AFTER = 12  # the first checkpoint: the 4th of 20 fade-in iterations of the 16 px stage
 TINY = {
-    "final_resolution": 16,
+    "image_size": 16,
     "max_channels": 4,
     "channel_halving_resolution": 8,
     "latent_size": LATENT,

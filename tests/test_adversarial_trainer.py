@@ -14,8 +14,8 @@ def make_trainer(max_epochs=1, handlers=(), amp=False, d_steps=1, g_steps=1, los
     torch.manual_seed(seed)
     images = torch.rand(8, 1, 64, 64) * 2 - 1
     loader = DataLoader(TensorDataset(images), batch_size=4, shuffle=True, drop_last=True)
-    generator = DCGANGenerator(2, 64, latent_size=LATENT, num_feature_maps=2)
-    discriminator = DCGANDiscriminator(2, 64, num_feature_maps=2)
+    generator = DCGANGenerator(2, 64, latent_size=LATENT, num_features=2)
+    discriminator = DCGANDiscriminator(2, 64, num_features=2)
     trainer = AdversarialTrainer(
         device="cpu",
         max_epochs=max_epochs,

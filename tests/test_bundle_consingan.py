@@ -17,8 +17,8 @@ from PIL import Image
 from medgan.networks import stages_in_state_dict
 
 TINY = [
-    "--num_scales", "3", "--max_size", "24", "--min_size", "8", "--epochs", "4",
-    "--num_feature_channels", "4", "--num_layers", "2", "--d_steps", "1", "--g_steps", "1",
+    "--num_scales", "3", "--max_size", "24", "--min_size", "8", "--iterations_per_stage", "4",
+    "--num_features", "4", "--num_layers", "2", "--d_steps", "1", "--g_steps", "1",
 ]  # fmt: skip
 pytestmark = pytest.mark.slow
 RNG = np.random.default_rng(0)
@@ -109,7 +109,7 @@ def test_2d_training_on_a_png(bundle_dir, tmp_path):
 def test_killed_run_resumes_mid_stage(bundle_dir, volume, tmp_path):
     out = tmp_path / "out"
     args = ["run", "training", "--config_file", bundle_dir / "configs/train.json", "--image", volume,
-            "--output_dir", out, *TINY, "--epochs", 40, "--save_every_iterations", 5]  # fmt: skip
+            "--output_dir", out, *TINY, "--iterations_per_stage", 40, "--save_every_iterations", 5]  # fmt: skip
     process = subprocess.Popen([sys.executable, "-m", "monai.bundle", *map(str, args)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 240

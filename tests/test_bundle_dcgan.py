@@ -47,7 +47,7 @@ NUM_IMAGES = 8
 NUM_SAMPLES = 5
 TINY = {  # a network and a run small enough for seconds on a CPU; image_size because sngan's default is 128
     "image_size": 64,
-    "num_feature_maps": 4,
+    "num_features": 4,
     "batch_size": 4,
     "save_every": 1,
     "sample_every": 1,
@@ -140,7 +140,7 @@ def eager_generator(model_file: Path) -> DCGANGenerator:
         image_size=settings["image_size"],
         latent_size=settings["latent_size"],
         out_channels=settings["channels"],
-        num_feature_maps=settings["num_feature_maps"],
+        num_features=settings["num_features"],
     )
     generator.load_state_dict(model["generator"])
     return generator.eval()
@@ -308,7 +308,7 @@ class VolumeRun:
 def volume_runs(bundle_dirs, nifti_dir, tmp_path_factory) -> dict[str, VolumeRun]:
     """Each bundle's 3D model (trained through ``run`` with no run id), and dcgan's 2D model, on the volumes."""
     root = tmp_path_factory.mktemp("volume_runs")
-    volume_settings = {"spatial_dims": 3, "num_feature_maps": 2, "batch_size": 2, "num_preview_samples": 2}
+    volume_settings = {"spatial_dims": 3, "num_features": 2, "batch_size": 2, "num_preview_samples": 2}
 
     def train_3d_and_infer(bundle: str) -> VolumeRun:
         output_dir, samples = root / bundle / "out", root / bundle / "samples"
@@ -405,7 +405,7 @@ def test_kill_during_checkpoint_write_leaves_no_partial_file(bundle_dirs, png_di
     """SIGKILL a run while it writes its first checkpoint (default width: ~75 MB, so the write takes a while);
     after the same command has run again, no partial file is left."""
     output_dir = tmp_path / "out"
-    overrides = {**TINY, "num_feature_maps": 64, "dataset_dir": png_dir, "output_dir": output_dir, "max_epochs": 1}
+    overrides = {**TINY, "num_features": 64, "dataset_dir": png_dir, "output_dir": output_dir, "max_epochs": 1}
     command = bundle_command(
         "run", "training", config_file=bundle_dirs["dcgan"] / "configs" / "train.json", **overrides
     )

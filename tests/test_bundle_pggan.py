@@ -44,9 +44,9 @@ def test_final_resolution_larger_than_the_data_is_refused(runs, tmp_path):
     """20 x 24 px images cannot feed a 64 px last stage: one sentence, before training, nothing written."""
     output_dir = tmp_path / "out"
     small = write_pngs(tmp_path / "small", 8, shape=(20, 24))
-    result = train(runs.bundle_dir, dataset_dir=small, output_dir=output_dir, final_resolution=64)
+    result = train(runs.bundle_dir, dataset_dir=small, output_dir=output_dir, image_size=64)
     assert result.returncode != 0
     messages = [line for line in result.stderr.splitlines() if line.startswith("medgan:")]
     assert len(messages) == 1 and "Traceback" not in result.stderr, describe(result)
-    assert "too small for final_resolution 64" in messages[0] and "--final_resolution to 32" in messages[0]
+    assert "too small for image_size 64" in messages[0] and "--image_size to 32" in messages[0]
     assert not output_dir.exists()

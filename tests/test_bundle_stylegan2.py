@@ -22,11 +22,11 @@ from PIL import Image
 from medgan.networks import StyleGAN2Generator
 
 TINY = {  # seconds per run on a CPU
-    "z_dim": 8,
+    "latent_size": 8,
     "w_dim": 8,
-    "num_mapping_layers": 2,
-    "fmap_base": 64,
-    "fmap_max": 8,
+    "mapping_layers": 2,
+    "max_channels": 8,
+    "channel_halving_resolution": 16,
     "batch_size": 4,
     "r1_interval": 2,
     "pl_interval": 2,
@@ -167,11 +167,11 @@ def test_torchscript_export_generates_like_the_ema_generator(runs):
         settings["image_shape"],
         settings["base_shape"],
         settings["channels"],
-        settings["z_dim"],
+        settings["latent_size"],
         settings["w_dim"],
-        settings["num_mapping_layers"],
-        fmap_base=settings["fmap_base"],
-        fmap_max=settings["fmap_max"],
+        settings["mapping_layers"],
+        max_channels=settings["max_channels"],
+        channel_halving_resolution=settings["channel_halving_resolution"],
     )
     eager.load_state_dict(model["generator_ema"])
     eager.eval()

@@ -34,9 +34,9 @@ class Case:
     data: dict = field(default_factory=dict)  # a 'dataset_dir' of PNGs unless the bundle takes one 'image'
 
 
-SET_GAN = {"image_size": 64, "num_feature_maps": 4, "batch_size": 4, "max_epochs": 1, "latent_size": LATENT,
+SET_GAN = {"image_size": 64, "num_features": 4, "batch_size": 4, "max_epochs": 1, "latent_size": LATENT,
            "save_every": 1, "sample_every": 1, "num_preview_samples": 2}  # fmt: skip
-PROGRESSIVE = {"final_resolution": 8, "max_channels": 4, "channel_halving_resolution": 8, "latent_size": LATENT,
+PROGRESSIVE = {"image_size": 8, "max_channels": 4, "channel_halving_resolution": 8, "latent_size": LATENT,
                "batch_size": 2, "batch_size_per_resolution": {}, "images_per_stage": 8,
                "images_per_stage_per_resolution": {}, "save_every_iterations": 4, "sample_every_iterations": 0,
                "num_preview_samples": 2, "log_every": 1}  # fmt: skip
@@ -46,14 +46,14 @@ CASES = {
     "pggan": Case(PROGRESSIVE, 8, (LATENT,), (8, 8)),
     "stylegan": Case({**PROGRESSIVE, "w_dim": LATENT}, 8, (LATENT,), (8, 8)),
     "stylegan2": Case(
-        {"z_dim": LATENT, "w_dim": LATENT, "num_mapping_layers": 2, "fmap_base": 64, "fmap_max": 8, "image_size": 16,
+        {"latent_size": LATENT, "w_dim": LATENT, "mapping_layers": 2, "max_channels": 8, "channel_halving_resolution": 16, "image_size": 16,
          "batch_size": 4, "max_epochs": 1, "r1_interval": 2, "pl_interval": 2, "save_every": 1, "sample_every": 1,
          "num_preview_samples": 2},
         2, (LATENT,), (16, 16), weights_key="generator_ema",
     ),
     "consingan": Case(
-        {"spatial_dims": 2, "num_scales": 3, "max_size": 24, "min_size": 8, "epochs": 3, "num_feature_channels": 4,
-         "num_layers": 2, "d_steps": 1, "g_steps": 1, "log_every": 1},
+        {"spatial_dims": 2, "num_scales": 3, "max_size": 24, "min_size": 8, "iterations_per_stage": 3,
+         "num_features": 4, "num_layers": 2, "d_steps": 1, "g_steps": 1, "log_every": 1},
         9, (), (24, 20), data={"image": True},
     ),
 }  # fmt: skip

@@ -26,7 +26,7 @@ def make_generator(spatial_dims=2, num_stages=1, num_features=FEATURES, **kwargs
 
 
 def coarsest_noise(generator, batch=2):
-    return torch.randn(batch, generator.in_channels, *generator.stage_shapes[0].tolist())
+    return torch.randn(batch, generator.out_channels, *generator.stage_shapes[0].tolist())
 
 
 def seeded(function, *args, seed=7, **kwargs):
@@ -49,7 +49,7 @@ def test_output_shape_at_every_built_stage(spatial_dims):
 
 
 def test_multichannel_and_batch_norm():
-    generator = make_generator(in_channels=3, batch_norm=True, cbam=False, num_stages=2)
+    generator = make_generator(out_channels=3, batch_norm=True, cbam=False, num_stages=2)
     assert generator(torch.randn(2, 3, 8, 9)).shape == (2, 3, 10, 12)
 
 

@@ -11,7 +11,9 @@ from medgan.networks import ConSinGANDiscriminator, ConSinGANGenerator
 LR, LR_FACTOR = 5e-4, 0.1
 
 
-def make_trainer(spatial_dims=2, epochs=3, active_scales=2, num_scales=3, seed=0, handlers=None, **kwargs):
+def make_trainer(
+    spatial_dims=2, iterations_per_stage=3, active_scales=2, num_scales=3, seed=0, handlers=None, **kwargs
+):
     torch.manual_seed(seed)
     image = torch.rand((1, 1) + (20, 24, 16)[:spatial_dims]) * 2 - 1
     shapes = consingan_stage_shapes(image.shape[2:], num_scales, max_size=24, min_size=8)
@@ -24,7 +26,7 @@ def make_trainer(spatial_dims=2, epochs=3, active_scales=2, num_scales=3, seed=0
         g_optimizer=torch.optim.Adam(generator.parameters(), LR, betas=(0.5, 0.999)),
         d_optimizer=torch.optim.Adam(discriminator.parameters(), LR, betas=(0.5, 0.999)),
         reals=image_pyramid(image, shapes),
-        epochs=epochs,
+        iterations_per_stage=iterations_per_stage,
         active_scales=active_scales,
         lr=LR,
         lr_factor=LR_FACTOR,
@@ -54,7 +56,7 @@ def test_trains_every_stage_and_generates_at_the_finest(spatial_dims):
 
 
 def test_noise_amplitude_is_noise_amp_times_reconstruction_rmse():
-    trainer = make_trainer(epochs=2, noise_amp=0.1)
+    trainer = make_trainer(iterations_per_stage=2, noise_amp=0.1)
     seen = {}
 
     def record(engine):
@@ -77,7 +79,7 @@ def test_noise_amplitude_is_noise_amp_times_reconstruction_rmse():
 
 
 def test_only_the_newest_active_stages_train_with_scaled_learning_rates():
-    trainer = make_trainer(epochs=2, active_scales=2, num_scales=3)
+    trainer = make_trainer(iterations_per_stage=2, active_scales=2, num_scales=3)
     trainer.run()  # ends in stage 2 with stages 1 and 2 active
     network = trainer.network
     assert not any(p.requires_grad for p in network.body[0].parameters())
@@ -87,7 +89,7 @@ def test_only_the_newest_active_stages_train_with_scaled_learning_rates():
 
 
 def test_frozen_stage_is_unchanged_by_training():
-    trainer = make_trainer(epochs=2, active_scales=1, num_scales=3)
+    trainer = make_trainer(iterations_per_stage=2, active_scales=1, num_scales=3)
     from ignite.engine import Events
 
     snapshot = {}
@@ -99,7 +101,7 @@ def test_frozen_stage_is_unchanged_by_training():
 
 
 def test_new_stage_starts_as_a_copy_of_the_previous_one():
-    trainer = make_trainer(epochs=1, num_scales=2)
+    trainer = make_trainer(iterations_per_stage=1, num_scales=2)
     from ignite.engine import Events
 
     copies = {}
@@ -113,7 +115,7 @@ def test_new_stage_starts_as_a_copy_of_the_previous_one():
 
 
 def test_learning_rate_drops_after_80_percent_of_a_stage():
-    trainer = make_trainer(epochs=5, num_scales=1, active_scales=1, gamma_scheduler=0.1)
+    trainer = make_trainer(iterations_per_stage=5, num_scales=1, active_scales=1, gamma_scheduler=0.1)
     from ignite.engine import Events
 
     lrs = []
@@ -141,15 +143,15 @@ def _with_checkpoint(tmp_path, **kwargs):
 
 
 def test_resume_mid_stage_equals_uninterrupted_run(tmp_path):
-    straight = make_trainer(epochs=4)
+    straight = make_trainer(iterations_per_stage=4)
     straight.run()
 
-    interrupted = _with_checkpoint(tmp_path, epochs=4)
+    interrupted = _with_checkpoint(tmp_path, iterations_per_stage=4)
     from ignite.engine import Events
 
     interrupted.add_event_handler(Events.ITERATION_COMPLETED(once=6), lambda e: e.terminate())  # mid stage 1
     interrupted.run()
-    resumed = _with_checkpoint(tmp_path, epochs=4)
+    resumed = _with_checkpoint(tmp_path, iterations_per_stage=4)
     resumed.run()
     assert resumed.state.iteration == 12 and resumed.network.num_stages == 3
     assert torch.equal(params(resumed.network), params(straight.network))

@@ -23,9 +23,9 @@ from torch import nn
 BUNDLES = ("dcgan", "sngan", "consingan")
 NUM_IMAGES = 8
 NUM_SAMPLES = 6
-TINY_SET_GAN = {"image_size": 64, "num_feature_maps": 4, "batch_size": 4, "max_epochs": 1}
+TINY_SET_GAN = {"image_size": 64, "num_features": 4, "batch_size": 4, "max_epochs": 1}
 TINY_CONSINGAN = {
-    "num_scales": 3, "max_size": 24, "min_size": 8, "epochs": 4, "num_feature_channels": 4, "num_layers": 2,
+    "num_scales": 3, "max_size": 24, "min_size": 8, "iterations_per_stage": 4, "num_features": 4, "num_layers": 2,
     "d_steps": 1, "g_steps": 1,
 }  # fmt: skip
 pytestmark = pytest.mark.slow

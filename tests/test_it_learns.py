@@ -53,8 +53,8 @@ def test_dcgan_learns_a_constant_image():
     torch.manual_seed(0)
     target = ramp(64, 64)
     loader = DataLoader(TensorDataset(target.expand(16, 1, 64, 64).clone()), batch_size=8, shuffle=True, drop_last=True)
-    generator = DCGANGenerator(2, 64, latent_size=LATENT, num_feature_maps=4)
-    critic = DCGANDiscriminator(2, 64, num_feature_maps=4)
+    generator = DCGANGenerator(2, 64, latent_size=LATENT, num_features=4)
+    critic = DCGANDiscriminator(2, 64, num_features=4)
     optimizers = [torch.optim.Adam(n.parameters(), 2e-3, betas=(0.5, 0.999)) for n in (generator, critic)]
     trainer = AdversarialTrainer("cpu", 100, loader, generator, critic, *optimizers, latent_shape=(LATENT,))
     before = distance_to_target(generator, target)
@@ -66,9 +66,9 @@ def test_stylegan2_learns_a_constant_image():
     torch.manual_seed(0)
     target = ramp(8, 8)
     generator = StyleGAN2Generator(
-        2, [8, 8], z_dim=LATENT, w_dim=LATENT, num_mapping_layers=2, fmap_base=64, fmap_max=8
+        2, [8, 8], latent_size=LATENT, w_dim=LATENT, mapping_layers=2, max_channels=8, channel_halving_resolution=16
     )
-    critic = StyleGAN2Discriminator(2, [8, 8], fmap_base=64, fmap_max=8)
+    critic = StyleGAN2Discriminator(2, [8, 8], max_channels=8, channel_halving_resolution=16)
     g_optimizer = lazy_regularization_adam(generator.parameters(), 0.01, (0.0, 0.99), 4)
     d_optimizer = lazy_regularization_adam(critic.parameters(), 0.01, (0.0, 0.99), 16)
     loader = make_train_loader(target.expand(8, 1, 8, 8).clone(), 4)
@@ -101,7 +101,7 @@ def test_consingan_learns_to_reconstruct_its_image():
     critic = ConSinGANDiscriminator(2, num_features=8, num_layers=3)
     optimizers = [torch.optim.Adam(n.parameters(), 5e-3, betas=(0.5, 0.999)) for n in (generator, critic)]
     trainer = ConSinGANTrainer(device="cpu", generator=generator, discriminator=critic, g_optimizer=optimizers[0],
-                               d_optimizer=optimizers[1], reals=image_pyramid(image, shapes), epochs=60,
+                               d_optimizer=optimizers[1], reals=image_pyramid(image, shapes), iterations_per_stage=60,
                                active_scales=2, lr=5e-3, lr_factor=0.1, d_steps=1, g_steps=1)  # fmt: skip
     reconstruction_errors = []
     trainer.add_event_handler(

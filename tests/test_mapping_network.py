@@ -9,7 +9,7 @@ from medgan.networks import MappingNetwork
 
 
 def test_shapes_and_independent_z_and_w_sizes():
-    mapping = MappingNetwork(z_dim=12, w_dim=7, num_layers=3)
+    mapping = MappingNetwork(latent_size=12, w_dim=7, num_layers=3)
     assert mapping(torch.randn(5, 12)).shape == (5, 7)
     assert len(mapping.layers) == 3
     assert mapping.layers[0].weight.shape == (7, 12)

@@ -56,7 +56,7 @@ class TinyGenerator(nn.Module):
 @pytest.fixture(scope="module")
 def dcgan():
     torch.manual_seed(0)
-    return DCGANGenerator(spatial_dims=2, image_size=64, latent_size=LATENT_SIZE, out_channels=1, num_feature_maps=4)
+    return DCGANGenerator(spatial_dims=2, image_size=64, latent_size=LATENT_SIZE, out_channels=1, num_features=4)
 
 
 @pytest.fixture(scope="module")

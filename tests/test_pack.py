@@ -22,9 +22,10 @@ from medgan.pack import MAX_FILE_BYTES, check_bundle, pack
 from medgan.serving import TorchScriptGenerator
 
 TINY_TRAIN = {
-    "consingan": ["--spatial_dims", "2", "--num_scales", "3", "--max_size", "24", "--min_size", "8", "--epochs", "4",
-                  "--num_feature_channels", "4", "--num_layers", "2", "--d_steps", "1", "--g_steps", "1"],
-    "dcgan": ["--image_size", "64", "--num_feature_maps", "4", "--batch_size", "4", "--max_epochs", "1"],
+    "consingan": ["--spatial_dims", "2", "--num_scales", "3", "--max_size", "24", "--min_size", "8",
+                  "--iterations_per_stage", "4", "--num_features", "4", "--num_layers", "2",
+                  "--d_steps", "1", "--g_steps", "1"],
+    "dcgan": ["--image_size", "64", "--num_features", "4", "--batch_size", "4", "--max_epochs", "1"],
 }  # fmt: skip
 
 

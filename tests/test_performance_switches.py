@@ -23,8 +23,8 @@ LATENT = 4
 def dcgan_trainer(spatial_dims=2, **kwargs):
     torch.manual_seed(0)
     images = torch.rand((4, 1) + (64,) * spatial_dims) * 2 - 1
-    generator = DCGANGenerator(spatial_dims, 64, latent_size=LATENT, num_feature_maps=2)
-    discriminator = DCGANDiscriminator(spatial_dims, 64, num_feature_maps=2)
+    generator = DCGANGenerator(spatial_dims, 64, latent_size=LATENT, num_features=2)
+    discriminator = DCGANDiscriminator(spatial_dims, 64, num_features=2)
     return AdversarialTrainer(
         device="cpu",
         max_epochs=1,
@@ -38,7 +38,7 @@ def dcgan_trainer(spatial_dims=2, **kwargs):
     )
 
 
-def consingan_trainer(epochs=2, num_scales=3, active_scales=1, batch_norm=False, **kwargs):
+def consingan_trainer(iterations_per_stage=2, num_scales=3, active_scales=1, batch_norm=False, **kwargs):
     torch.manual_seed(0)
     image = torch.rand(1, 1, 20, 24) * 2 - 1
     shapes = consingan_stage_shapes(image.shape[2:], num_scales, max_size=24, min_size=8)
@@ -51,7 +51,7 @@ def consingan_trainer(epochs=2, num_scales=3, active_scales=1, batch_norm=False,
         g_optimizer=torch.optim.Adam(generator.parameters(), 5e-4),
         d_optimizer=torch.optim.Adam(discriminator.parameters(), 5e-4),
         reals=image_pyramid(image, shapes),
-        epochs=epochs,
+        iterations_per_stage=iterations_per_stage,
         active_scales=active_scales,
         d_steps=2,
         g_steps=2,
@@ -98,7 +98,7 @@ def test_torch_compile_wraps_both_networks_and_checkpoints_see_the_originals():
     assert isinstance(trainer.generator, torch._dynamo.eval_frame.OptimizedModule)
     assert isinstance(trainer.discriminator, torch._dynamo.eval_frame.OptimizedModule)
     assert isinstance(generator_before, DCGANGenerator)
-    assert set(generator_before.state_dict()) == set(DCGANGenerator(2, 64, LATENT, num_feature_maps=2).state_dict())
+    assert set(generator_before.state_dict()) == set(DCGANGenerator(2, 64, LATENT, num_features=2).state_dict())
 
 
 def test_torch_compile_without_a_cpp_compiler_is_refused_in_one_sentence(monkeypatch):
@@ -136,7 +136,7 @@ def test_gradient_checkpointing_is_off_without_gradients():
 def test_frozen_stages_of_the_reconstruction_run_once_per_stage_with_the_same_result():
     trained = {}
     for cache in (False, True):
-        trainer = consingan_trainer(epochs=3, cache_frozen_stages=cache)
+        trainer = consingan_trainer(iterations_per_stage=3, cache_frozen_stages=cache)
         calls = []
 
         def count_at_last_stage(engine, calls=calls):  # after start_stage: stages 0 and 1 are frozen (active 1)
@@ -152,7 +152,7 @@ def test_frozen_stages_of_the_reconstruction_run_once_per_stage_with_the_same_re
 
 
 def test_frozen_stage_cache_is_off_with_batch_norm():
-    trainer = consingan_trainer(epochs=1, num_scales=2, batch_norm=True)
+    trainer = consingan_trainer(iterations_per_stage=1, num_scales=2, batch_norm=True)
     trainer.run()
     assert trainer._frozen_reconstruction is None
 
@@ -186,7 +186,7 @@ def test_benchmark_cases_use_keys_of_the_bundle_configs():
 def test_separate_critic_backward_back_propagates_each_term_alone_with_the_same_update():
     gradients, backward_calls = {}, {}
     for separate in (False, True):
-        trainer = consingan_trainer(epochs=1, separate_critic_backward=separate)
+        trainer = consingan_trainer(iterations_per_stage=1, separate_critic_backward=separate)
         calls = []
         scale = trainer.d_scaler.scale
         trainer.d_scaler.scale = lambda loss, calls=calls, scale=scale: calls.append(1) or scale(loss)

@@ -40,10 +40,10 @@ def test_from_settings_with_per_resolution_values():
     assert schedule.batch_sizes == [16, 16, 8, 16]  # 256 px is beyond this run: ignored
 
 
-@pytest.mark.parametrize("final_resolution", [3, 48, 2, "64"])
-def test_a_final_resolution_that_is_no_doubling_is_refused(final_resolution):
-    with pytest.raises(BadInputError, match="final_resolution"):
-        num_stages_for(final_resolution)
+@pytest.mark.parametrize("image_size", [3, 48, 2, "64"])
+def test_a_final_resolution_that_is_no_doubling_is_refused(image_size):
+    with pytest.raises(BadInputError, match="image_size"):
+        num_stages_for(image_size)
 
 
 def test_bad_per_resolution_keys_and_short_stages_are_refused():

@@ -127,7 +127,7 @@ def test_data_too_small_or_too_few_is_refused(tmp_path):
     array = (np.linspace(0, 255, 30 * 24).reshape(30, 24)).astype(np.uint8)
     Image.fromarray(array).save(tmp_path / "small.png")
     assert load_progressive_images(tmp_path, 2, 32).shape == (1, 1, 32, 32)
-    with pytest.raises(BadInputError, match="at most 30 px per side, too small for final_resolution 64"):
+    with pytest.raises(BadInputError, match="at most 30 px per side, too small for image_size 64"):
         load_progressive_images(tmp_path, 2, 64)
     with pytest.raises(BadInputError, match="has 1 images, fewer than the batch size 2"):
         load_progressive_images(tmp_path, 2, 32, min_images=2)

@@ -13,7 +13,7 @@ from medgan.serving import TorchScriptGenerator
 
 
 def test_exported_dcgan_samples_from_its_metadata(tmp_path):
-    network = DCGANGenerator(spatial_dims=2, image_size=64, latent_size=100, out_channels=1, num_feature_maps=4)
+    network = DCGANGenerator(spatial_dims=2, image_size=64, latent_size=100, out_channels=1, num_features=4)
     torch.jit.script(network.eval()).save(str(tmp_path / "model.ts"))
     generator = TorchScriptGenerator(
         tmp_path / "model.ts", REPO_ROOT / "bundles" / "dcgan" / "configs" / "metadata.json"

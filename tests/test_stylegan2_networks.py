@@ -11,7 +11,7 @@ import torch
 from medgan.networks import StyleGAN2Discriminator, StyleGAN2Generator
 from medgan.networks.stylegan2_levels import level_channels
 
-TINY = {"z_dim": 8, "w_dim": 6, "num_mapping_layers": 2, "fmap_base": 64, "fmap_max": 8}
+TINY = {"latent_size": 8, "w_dim": 6, "mapping_layers": 2, "max_channels": 8, "channel_halving_resolution": 16}
 
 
 def tiny_generator(spatial_dims=2, image_shape=(16, 16), base_shape=None) -> StyleGAN2Generator:
@@ -29,7 +29,7 @@ def test_shapes(spatial_dims, image_shape, base_shape):
     assert generator.num_ws == 2 * levels + 2
     images = generator(torch.randn(4, 8))
     assert images.shape == (4, 1, *image_shape)
-    discriminator = StyleGAN2Discriminator(spatial_dims, list(image_shape), base_shape, fmap_base=64, fmap_max=8)
+    discriminator = StyleGAN2Discriminator(spatial_dims, list(image_shape), base_shape, max_channels=8, channel_halving_resolution=16)
     assert discriminator(images).shape == (4, 1)
 
 
@@ -37,12 +37,16 @@ def test_shape_that_is_not_a_power_of_two_of_the_base_is_refused():
     with pytest.raises(ValueError, match="power of two"):
         StyleGAN2Generator(2, [24, 24], **TINY)
     with pytest.raises(ValueError, match="power of two"):
-        StyleGAN2Discriminator(3, [8, 8, 16], fmap_max=8)
+        StyleGAN2Discriminator(3, [8, 8, 16], max_channels=8)
 
 
-def test_channels_follow_fmap_base_capped_by_fmap_max():
-    assert [level_channels(level, 16384, 512) for level in range(5)] == [512, 512, 512, 512, 256]
-    assert [level_channels(level, 16384, 32) for level in range(5)] == [32] * 5
+def test_channels_match_the_references_channel_base_and_max():
+    """stylegan2-ada's min(channel_base // res, channel_max), res = 4 * 2^level, with channel_max = max_channels and
+    channel_base = max_channels * channel_halving_resolution / 2."""
+    for max_channels, halving in [(512, 64), (32, 128), (8, 16), (16, 64)]:
+        reference = [max(1, min(max_channels * halving // 2 // (4 * 2**level), max_channels)) for level in range(7)]
+        assert [level_channels(level, max_channels, halving) for level in range(7)] == reference
+    assert [level_channels(level, 512, 64) for level in range(5)] == [512, 512, 512, 512, 256]
 
 
 def test_truncation_at_psi_zero_gives_w_avg():

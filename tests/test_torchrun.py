@@ -85,7 +85,7 @@ def test_torchrun_two_processes(bundle_dir, png_dir, tmp_path):
         dataset_dir=png_dir,
         output_dir=output_dir,
         image_size=64,
-        num_feature_maps=4,
+        num_features=4,
         batch_size=BATCH_SIZE,
         max_epochs=MAX_EPOCHS,
         save_every=1,
@@ -108,10 +108,10 @@ def test_torchrun_two_processes(bundle_dir, png_dir, tmp_path):
     assert model["bundle"] == bundle
     settings = model["settings"]
     shape = {"spatial_dims": settings["spatial_dims"], "image_size": settings["image_size"]}
-    width = settings["num_feature_maps"]
-    generator = DCGANGenerator(**shape, latent_size=settings["latent_size"], num_feature_maps=width)
+    width = settings["num_features"]
+    generator = DCGANGenerator(**shape, latent_size=settings["latent_size"], num_features=width)
     generator.load_state_dict(model["generator"])  # plain keys: no "module." prefix from DistributedDataParallel
-    discriminator = DCGANDiscriminator(**shape, num_feature_maps=width, spectral_norm=settings["spectral_norm"])
+    discriminator = DCGANDiscriminator(**shape, num_features=width, spectral_norm=settings["spectral_norm"])
     discriminator.load_state_dict(model["discriminator"])
     with torch.no_grad():
         images = generator.eval()(torch.randn(2, settings["latent_size"]))
@@ -128,7 +128,7 @@ def test_consingan_torchrun_replicas_of_one_image(tmp_path):
     output_dir = tmp_path / "out"
     result = torchrun_training(
         bundle_dir, image=image, spatial_dims=2, output_dir=output_dir, num_scales=3, max_size=24, min_size=8,
-        epochs=3, num_feature_channels=4, num_layers=2, d_steps=1, g_steps=1,
+        iterations_per_stage=3, num_features=4, num_layers=2, d_steps=1, g_steps=1,
     )  # fmt: skip
     assert result.returncode == 0, describe(result)
     model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
@@ -143,8 +143,8 @@ def test_stylegan2_torchrun_with_lazy_regularisation(png_dir, tmp_path):
     shutil.copytree(REPO_ROOT / "bundles" / "stylegan2", bundle_dir, ignore=shutil.ignore_patterns("models", "output"))
     output_dir = tmp_path / "out"
     result = torchrun_training(
-        bundle_dir, dataset_dir=png_dir, output_dir=output_dir, image_size=16, z_dim=8, w_dim=8,
-        num_mapping_layers=2, fmap_base=64, fmap_max=8, batch_size=BATCH_SIZE, max_epochs=MAX_EPOCHS,
+        bundle_dir, dataset_dir=png_dir, output_dir=output_dir, image_size=16, latent_size=8, w_dim=8,
+        mapping_layers=2, max_channels=8, channel_halving_resolution=16, batch_size=BATCH_SIZE, max_epochs=MAX_EPOCHS,
         r1_interval=2, pl_interval=2, save_every=1, sample_every=1, num_preview_samples=4,
     )  # fmt: skip
     assert result.returncode == 0, describe(result)
@@ -164,7 +164,7 @@ def test_stylegan_progressive_torchrun(png_dir, tmp_path):
     shutil.copytree(REPO_ROOT / "bundles" / "stylegan", bundle_dir, ignore=shutil.ignore_patterns("models", "output"))
     output_dir = tmp_path / "out"
     result = torchrun_training(
-        bundle_dir, dataset_dir=png_dir, output_dir=output_dir, final_resolution=16, max_channels=4,
+        bundle_dir, dataset_dir=png_dir, output_dir=output_dir, image_size=16, max_channels=4,
         channel_halving_resolution=8, latent_size=8, w_dim=8, batch_size=BATCH_SIZE, images_per_stage=8,
         save_every_iterations=2, sample_every_iterations=0, num_preview_samples=2, log_every=1,
     )  # fmt: skip

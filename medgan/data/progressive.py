@@ -19,25 +19,25 @@ __all__ = ["fade_reals", "load_progressive_images", "stage_pyramid"]
 
 
 def load_progressive_images(
-    dataset_dir: str | Path | None, spatial_dims: int, final_resolution: int, channels: int = 1, min_images: int = 1
+    dataset_dir: str | Path | None, spatial_dims: int, image_size: int, channels: int = 1, min_images: int = 1
 ) -> torch.Tensor:
     """All training images, checked, normalised to [-1, 1], padded to a square (cube) and resized to the final
     resolution (see :func:`medgan.data.read_images` for the formats; None = the embedded sample data).
 
     The last stage must add detail: an image whose longest side is at most half the final resolution would give
-    it nothing but interpolation, so such a ``final_resolution`` is refused; so is a set of fewer than
+    it nothing but interpolation, so such a ``image_size`` is refused; so is a set of fewer than
     ``min_images`` images (the largest batch size).
 
     Returns:
-        (N, channels, *[final_resolution] * spatial_dims) float32.
+        (N, channels, *[image_size] * spatial_dims) float32.
     """
     images = read_images(dataset_dir, spatial_dims, channels)
     largest = max(max(image.shape[1:]) for image in images)
-    if 2 * largest <= final_resolution:
+    if 2 * largest <= image_size:
         where = "the sample data" if not dataset_dir else str(dataset_dir)
         raise BadInputError(
-            f"the images of {where} are at most {largest} px per side, too small for final_resolution "
-            f"{final_resolution} (its last stage would train on upsampled images); set --final_resolution to "
+            f"the images of {where} are at most {largest} px per side, too small for image_size "
+            f"{image_size} (its last stage would train on upsampled images); set --image_size to "
             f"{_largest_resolution_for(largest)} or less, or give larger images."
         )
     if len(images) < min_images:
@@ -45,7 +45,7 @@ def load_progressive_images(
             f"the training set has {len(images)} images, fewer than the batch size {min_images}; "
             "add images or lower --batch_size (and --batch_size_per_resolution)."
         )
-    return torch.stack([fit_to_size(image, final_resolution) for image in images])
+    return torch.stack([fit_to_size(image, image_size) for image in images])
 
 
 def _largest_resolution_for(side: int) -> int:

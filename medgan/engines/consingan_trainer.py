@@ -1,7 +1,7 @@
 """ConSinGAN's multi-stage training on one image, as an :class:`AdversarialTrainer` whose epochs are stages.
 
 Hinz et al. 2021 (arXiv:2003.11512), reference code tohinz/ConSinGAN ``training_generation.py``. Epoch ``k`` (1-based)
-trains stage ``k - 1`` for ``epochs`` iterations (ignite's ``epoch_length``). When a stage starts:
+trains stage ``k - 1`` for ``iterations_per_stage`` iterations (ignite's ``epoch_length``). When a stage starts:
 
 1. the generator grows a stage, initialised from the previous one (:meth:`ConSinGANGenerator.add_stage`);
 2. its noise amplitude is ``noise_amp * RMSE(reconstruction, real)`` measured with the new stage's amplitude at 0;
@@ -72,7 +72,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         discriminator: the patch critic.
         g_optimizer, d_optimizer: Adam optimizers (their groups are replaced at every stage).
         reals: the image pyramid, coarsest first, each (1, C, *stage_shape), on ``device``.
-        epochs: iterations per stage.
+        iterations_per_stage: iterations of each stage (the reference's ``niter``).
         active_scales: stages trained concurrently.
         lr: learning rate of the newest stage and of the discriminator.
         lr_factor: lr scaling per stage of age.
@@ -99,7 +99,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         g_optimizer: Optimizer,
         d_optimizer: Optimizer,
         reals: Sequence[torch.Tensor],
-        epochs: int,
+        iterations_per_stage: int,
         active_scales: int = 3,
         lr: float = 5e-4,
         lr_factor: float = 0.1,
@@ -129,7 +129,7 @@ class ConSinGANTrainer(AdversarialTrainer):
             device=device,
             max_epochs=len(self.reals),
             train_data_loader=itertools.repeat(None),
-            epoch_length=epochs,
+            epoch_length=iterations_per_stage,
             generator=generator,
             discriminator=discriminator,
             g_optimizer=g_optimizer,

@@ -33,14 +33,13 @@ class Progress:
     images_seen: int
 
 
-def num_stages_for(final_resolution: int, base_resolution: int = 4) -> int:
-    """Stages from ``base_resolution`` to ``final_resolution`` by doublings; a clear error if that is no doubling."""
-    is_int = isinstance(final_resolution, int) and not isinstance(final_resolution, bool)
-    ratio = final_resolution / base_resolution if is_int else 0
+def num_stages_for(image_size: int, base_resolution: int = 4) -> int:
+    """Stages from ``base_resolution`` to ``image_size`` by doublings; a clear error if that is no doubling."""
+    is_int = isinstance(image_size, int) and not isinstance(image_size, bool)
+    ratio = image_size / base_resolution if is_int else 0
     if not (ratio >= 1 and float(ratio).is_integer() and math.log2(ratio).is_integer()):
         raise BadInputError(
-            f"final_resolution {final_resolution!r} is not {base_resolution} times a power of two; "
-            "use 8, 16, 32, 64, 128 or 256."
+            f"image_size {image_size!r} is not {base_resolution} times a power of two; use 8, 16, 32, 64, 128 or 256."
         )
     return int(math.log2(ratio)) + 1
 
@@ -103,7 +102,7 @@ class ProgressiveSchedule:
     @classmethod
     def from_settings(
         cls,
-        final_resolution: int,
+        image_size: int,
         images_per_stage: int,
         batch_size: int,
         images_per_stage_per_resolution: Mapping | None = None,
@@ -112,7 +111,7 @@ class ProgressiveSchedule:
         world_size: int = 1,
     ) -> ProgressiveSchedule:
         """The schedule a bundle's keys describe: defaults for every resolution and per-resolution exceptions."""
-        stages = num_stages_for(final_resolution, base_resolution)
+        stages = num_stages_for(image_size, base_resolution)
         resolutions = [base_resolution * 2**stage for stage in range(stages)]
         images = per_resolution(
             images_per_stage, images_per_stage_per_resolution, resolutions, "images_per_stage_per_resolution"

@@ -89,7 +89,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
             discriminator=discriminator,
             g_optimizer=g_optimizer,
             d_optimizer=d_optimizer,
-            latent_shape=(unwrap(generator).z_dim,),
+            latent_shape=(unwrap(generator).latent_size,),
             loss="bce",
             amp=amp,
             epoch_length=epoch_length,
@@ -110,7 +110,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
 
     # --------------------------------------------------------------------------------------------- mapping and mixing
     def map_latents(self, z: torch.Tensor) -> torch.Tensor:
-        """ws (B, num_ws, w_dim) for z (B, z_dim), style-mixed with probability ``style_mixing_prob``, updating
+        """ws (B, num_ws, w_dim) for z (B, latent_size), style-mixed with probability ``style_mixing_prob``, updating
         ``w_avg`` (the reference's ``run_G``: cutoff ~ U{1, ..., num_ws - 1}, the second z always drawn)."""
         generator = unwrap(self.generator)
         num_ws = generator.num_ws
@@ -122,7 +122,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
         return generator.map(z, update_w_avg=True, mixing_z=torch.randn_like(z), mixing_cutoff=cutoff)
 
     def generate(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, *spatial) from z (B, z_dim) through the (possibly DDP-wrapped) generator."""
+        """Images (B, C, *spatial) from z (B, latent_size) through the (possibly DDP-wrapped) generator."""
         return self.generator(latents, ws=self.map_latents(latents))
 
     # ----------------------------------------------------------------------------------------------------- lazy steps

@@ -230,7 +230,7 @@ def evaluate_single_image_generator(
     extractor = load_feature_extractor(feature_extractor, device) if feature_extractor else None
     stage_shapes = generator.stage_shapes.tolist()[: generator.num_stages]
     generated = generate_samples(
-        generator, [generator.in_channels, *stage_shapes[0]], num_samples, seed, batch_size,
+        generator, [generator.out_channels, *stage_shapes[0]], num_samples, seed, batch_size,
         consingan_sampler(stage_shapes),
     )  # fmt: skip
     check_comparable(real, generated)

@@ -113,7 +113,7 @@ def stage_patch_swd(
             distances[stage], patch_sizes[stage] = None, None
             continue
         with seeded(seed, device):
-            z = torch.randn((num_samples, generator.in_channels, *first_shape), device=device)
+            z = torch.randn((num_samples, generator.out_channels, *first_shape), device=device)
             samples = truncated.generate(z).float()
         result = sliced_wasserstein_distance(real.cpu(), samples.cpu(), patch_size=patch_size, seed=seed)
         distances[stage], patch_sizes[stage] = result.value, patch_size

@@ -65,11 +65,11 @@ class ConSinGANGenerator(nn.Module):
 
     Data flow (reference ``GrowingGenerator.forward``)::
 
-        features = body[0](head(z))                                    # stage 0, z: (B, in_channels, *shape_0)
+        features = body[0](head(z))                                    # stage 0, z: (B, out_channels, *shape_0)
         for stage k >= 1:
             up = upsample(features, shape_k)
             features = body[k](up + noise_k * noise_amps[k]) + up      # noise_k: (B, num_features, *shape_k)
-        image = tanh(tail(features))                                    # (B, in_channels, *shape_last)
+        image = tanh(tail(features))                                    # (B, out_channels, *shape_last)
 
     As in the reference, the noise of stage 0 is not scaled by ``noise_amps[0]`` and the later stages' noise lives in
     feature space (``num_features`` channels). Deviation: the reference uses unpadded convs and zero-pads the input of
@@ -81,7 +81,7 @@ class ConSinGANGenerator(nn.Module):
 
     - ``stage_shapes`` (LongTensor [num_total_stages, spatial_dims]): the spatial shape of every planned stage;
     - ``noise_amps`` (float [num_total_stages]): noise amplitude per stage, 1.0 until the training workflow sets it;
-    - ``fixed_noise`` (1, in_channels, *stage_shapes[0]): the reconstruction input of stage 0.
+    - ``fixed_noise`` (1, out_channels, *stage_shapes[0]): the reconstruction input of stage 0.
 
     The number of built stages is ``len(body)``; a checkpoint with k stages loads into
     ``ConSinGANGenerator(..., num_stages=k)`` (see :func:`stages_in_state_dict`).
@@ -89,7 +89,7 @@ class ConSinGANGenerator(nn.Module):
     Args:
         spatial_dims: number of spatial dimensions (2 or 3).
         stage_shapes: spatial shape of every planned stage, coarsest first (e.g. from ``consingan_stage_shapes``).
-        in_channels: image channels (ConSinGAN's ``nc_im``).
+        out_channels: image channels (ConSinGAN's ``nc_im``), also those of the noise it takes.
         num_features: feature channels of every conv (``nfc``).
         num_layers: conv blocks per stage (``num_layer``).
         kernel_size: conv kernel side (``ker_size``).
@@ -109,7 +109,7 @@ class ConSinGANGenerator(nn.Module):
         self,
         spatial_dims: int,
         stage_shapes: Sequence[Sequence[int]],
-        in_channels: int = 1,
+        out_channels: int = 1,
         num_features: int = 64,
         num_layers: int = 3,
         kernel_size: int = 3,
@@ -133,20 +133,20 @@ class ConSinGANGenerator(nn.Module):
                 f"num_stages {num_stages} is outside 1..{len(stage_shapes)}, the planned stages; pass a value in range."
             )
         self.spatial_dims = spatial_dims
-        self.in_channels = in_channels
+        self.out_channels = out_channels
         self.num_features = num_features
         self.gradient_checkpointing = gradient_checkpointing
 
         def block(channels_in: int) -> Convolution:
             return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
 
-        self.head = block(in_channels)
+        self.head = block(out_channels)
         first_stage = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
         if cbam:
             first_stage.append(CBAM(spatial_dims, num_features, cbam_reduction_ratio, cbam_kernel_size))
         self.body = nn.ModuleList([first_stage])
         self.tail = nn.Sequential(
-            Conv[Conv.CONV, spatial_dims](num_features, in_channels, kernel_size=kernel_size, padding=padding),
+            Conv[Conv.CONV, spatial_dims](num_features, out_channels, kernel_size=kernel_size, padding=padding),
             nn.Tanh(),
         )
         self.apply(partial(gan_weights_init, zero_conv_bias=False))  # reference weights_init
@@ -155,7 +155,7 @@ class ConSinGANGenerator(nn.Module):
 
         shapes = torch.tensor([list(shape) for shape in stage_shapes], dtype=torch.long)
         seed = int(torch.randint(SEED_BOUND, ()).item())
-        fixed_noise = torch.randn((1, in_channels, *shapes[0].tolist()), generator=torch.Generator().manual_seed(seed))
+        fixed_noise = torch.randn((1, out_channels, *shapes[0].tolist()), generator=torch.Generator().manual_seed(seed))
         self.register_buffer("stage_shapes", shapes)
         self.register_buffer("noise_amps", torch.ones(len(stage_shapes)))
         self.register_buffer("fixed_noise", fixed_noise)
@@ -192,10 +192,10 @@ class ConSinGANGenerator(nn.Module):
         """Generate at the finest built stage from the coarsest noise ``z``; noise of later stages is drawn here.
 
         Args:
-            z: (B, in_channels, *stage_shapes[0]).
+            z: (B, out_channels, *stage_shapes[0]).
 
         Returns:
-            (B, in_channels, *stage_shapes[num_stages - 1]) in [-1, 1]. TorchScript-compatible.
+            (B, out_channels, *stage_shapes[num_stages - 1]) in [-1, 1]. TorchScript-compatible.
         """
         shapes = self._stage_shape_list()
         noise: list[torch.Tensor | None] = [None for _ in range(len(shapes))]
@@ -287,17 +287,17 @@ class ConSinGANGenerator(nn.Module):
         and stages k, k+1, ... refine it as usual (SinGAN-style injection at a chosen scale).
 
         Args:
-            z: coarsest noise (B, in_channels, *shapes[0]); required without ``start_image``, not allowed with it.
+            z: coarsest noise (B, out_channels, *shapes[0]); required without ``start_image``, not allowed with it.
             stage_shapes: per-stage spatial shapes to generate at instead of the ``stage_shapes`` buffer, at least
                 ``num_stages`` of them (e.g. the training shapes scaled per axis).
             start_stage: stage at which ``start_image`` enters (0 to ``num_stages - 1``).
-            start_image: (B, in_channels, *spatial), any spatial size.
+            start_image: (B, out_channels, *spatial), any spatial size.
             noise: one entry per built stage: the map added at stage k, (B, num_features, *shapes[k]); None entries
                 (and entries of stages that add no noise: stage 0 and stages before ``start_stage``) are drawn or
                 ignored. Zeros give the reconstruction path.
 
         Returns:
-            (B, in_channels, *shapes[num_stages - 1]) in [-1, 1].
+            (B, out_channels, *shapes[num_stages - 1]) in [-1, 1].
 
         Raises:
             BadInputError: on inconsistent arguments or shapes.
@@ -310,12 +310,12 @@ class ConSinGANGenerator(nn.Module):
         if start_image is None:
             if start_stage != 0:
                 raise BadInputError(f"start_stage {start_stage} needs a start_image; pass one or use start_stage 0.")
-            self._check_map(z, "z", self.in_channels, shapes[0])
+            self._check_map(z, "z", self.out_channels, shapes[0])
             image = z
         else:
-            if start_image.ndim != self.spatial_dims + 2 or start_image.shape[1] != self.in_channels:
+            if start_image.ndim != self.spatial_dims + 2 or start_image.shape[1] != self.out_channels:
                 raise BadInputError(
-                    f"start_image has shape {tuple(start_image.shape)}; pass (B, {self.in_channels}, *spatial) "
+                    f"start_image has shape {tuple(start_image.shape)}; pass (B, {self.out_channels}, *spatial) "
                     f"with {self.spatial_dims} spatial axes."
                 )
             image = resize_antialiased(start_image, shapes[start_stage])
@@ -331,7 +331,7 @@ class ConSinGANGenerator(nn.Module):
             start_stage: the first stage to run when ``start_features`` is given.
 
         Returns:
-            (1, in_channels, *stage_shapes[num_stages - 1]), the output the reconstruction loss compares to the image.
+            (1, out_channels, *stage_shapes[num_stages - 1]), the output the reconstruction loss compares to the image.
         """
         shapes = self._stage_shape_list()
         if start_features is None:

@@ -42,7 +42,7 @@ class DCGANGenerator(nn.Module):
         image_size: side of the output, 64, 128 or 256.
         latent_size: length of the latent vector z.
         out_channels: channels of the output image.
-        num_feature_maps: width of the last (largest) stage; stage ``k`` from the end has ``num_feature_maps * 2^k``.
+        num_features: width of the last (largest) stage; stage ``k`` from the end has ``num_features * 2^k``.
 
     Shapes: ``z`` (B, latent_size) -> image (B, out_channels, image_size, ..., image_size) in [-1, 1].
     """
@@ -53,11 +53,11 @@ class DCGANGenerator(nn.Module):
         image_size: int = 64,
         latent_size: int = 100,
         out_channels: int = 1,
-        num_feature_maps: int = 64,
+        num_features: int = 64,
     ) -> None:
         super().__init__()
         stages = num_stages(image_size)
-        widths = [num_feature_maps * 2 ** (stages - 1 - i) for i in range(stages)]
+        widths = [num_features * 2 ** (stages - 1 - i) for i in range(stages)]
         self.latent_to_map = nn.Unflatten(1, (latent_size,) + (1,) * spatial_dims)
         blocks = [self._up_block(spatial_dims, latent_size, widths[0], stride=1, padding=0)]
         blocks += [self._up_block(spatial_dims, c_in, c_out) for c_in, c_out in zip(widths[:-1], widths[1:])]
@@ -106,10 +106,10 @@ class DCGANDiscriminator(nn.Module):
         spatial_dims: 2 or 3.
         image_size: side of the input, 64, 128 or 256.
         in_channels: channels of the input image.
-        num_feature_maps: width of the first stage; it doubles at each halving.
+        num_features: width of the first stage; it doubles at each halving.
         spectral_norm: SNGAN's discriminator: spectrally normalised convolutions and no batch norm.
 
-    Shapes: image (B, in_channels, image_size, ..., image_size) -> logits (B,).
+    Shapes: image (B, in_channels, image_size, ..., image_size) -> logits (B, 1), as the other image-level critics.
     """
 
     def __init__(
@@ -117,12 +117,12 @@ class DCGANDiscriminator(nn.Module):
         spatial_dims: int = 2,
         image_size: int = 64,
         in_channels: int = 1,
-        num_feature_maps: int = 64,
+        num_features: int = 64,
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         stages = num_stages(image_size)
-        widths = [num_feature_maps * 2**i for i in range(stages)]
+        widths = [num_features * 2**i for i in range(stages)]
         norm = None if spectral_norm else "BATCH"
         blocks = [self._down_block(spatial_dims, in_channels, widths[0], norm=None)]
         blocks += [self._down_block(spatial_dims, c_in, c_out, norm) for c_in, c_out in zip(widths[:-1], widths[1:])]
@@ -150,4 +150,4 @@ class DCGANDiscriminator(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.blocks(image).flatten(1).squeeze(1)
+        return self.blocks(image).flatten(1)

@@ -21,27 +21,27 @@ class MappingNetwork(nn.Module):
     """Map latents z to intermediate latents w.
 
     Args:
-        z_dim: size of z.
+        latent_size: size of z.
         w_dim: size of w (and of every hidden layer).
         num_layers: fully connected layers (8 in StyleGAN and StyleGAN2 config F).
         lr_multiplier: learning-rate multiplier of every layer (0.01, paper Sec. C).
         w_avg_beta: decay of the running mean of w, updated when ``update_w_avg`` is set.
 
     Shapes:
-        z (B, z_dim) -> w (B, w_dim); buffer ``w_avg`` (w_dim,).
+        z (B, latent_size) -> w (B, w_dim); buffer ``w_avg`` (w_dim,).
     """
 
     def __init__(
-        self, z_dim: int, w_dim: int, num_layers: int = 8, lr_multiplier: float = 0.01, w_avg_beta: float = 0.995
+        self, latent_size: int, w_dim: int, num_layers: int = 8, lr_multiplier: float = 0.01, w_avg_beta: float = 0.995
     ) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"The mapping network needs at least one layer, got num_layers={num_layers}.")
-        self.z_dim = z_dim
+        self.latent_size = latent_size
         self.w_dim = w_dim
         self.w_avg_beta = w_avg_beta
         self.normalize = PixelNorm()
-        widths = [z_dim] + [w_dim] * num_layers
+        widths = [latent_size] + [w_dim] * num_layers
         self.layers = nn.ModuleList(
             EqualizedLinear(widths[i], widths[i + 1], lr_multiplier=lr_multiplier) for i in range(num_layers)
         )
@@ -67,10 +67,10 @@ class MappingNetwork(nn.Module):
         mixing_z: torch.Tensor | None = None,
         mixing_cutoff: int = 0,
     ) -> torch.Tensor:
-        """One w per styled layer, (B, num_layers, w_dim), for z (B, z_dim): the same w on every layer, and with
-        ``mixing_z`` (B, z_dim) the w of ``mixing_z`` on the layers from ``mixing_cutoff`` on (style mixing, StyleGAN
-        Sec. 3.1; ``mixing_cutoff >= num_layers`` mixes nothing). The one style-mixing rule of StyleGAN and
-        StyleGAN2; ``w_avg`` is updated from ``z`` only."""
+        """One w per styled layer, (B, num_layers, w_dim), for z (B, latent_size): the same w on every layer, and
+        with ``mixing_z`` (B, latent_size) the w of ``mixing_z`` on the layers from ``mixing_cutoff`` on (style
+        mixing, StyleGAN Sec. 3.1; ``mixing_cutoff >= num_layers`` mixes nothing). The one style-mixing rule of
+        StyleGAN and StyleGAN2; ``w_avg`` is updated from ``z`` only."""
         ws = self.forward(z, truncation_psi, update_w_avg).unsqueeze(1).repeat(1, num_layers, 1)
         if mixing_z is not None:
             mixed = self.forward(mixing_z, truncation_psi, False).unsqueeze(1)

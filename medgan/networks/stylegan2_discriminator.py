@@ -57,12 +57,12 @@ class StyleGAN2Discriminator(nn.Module):
         spatial_dims: 2 or 3.
         image_shape: input shape per axis, ``base_shape * 2**k``.
         base_shape: shape at the epilogue; default 4 on every axis.
-        image_channels: channels of the input.
-        fmap_base, fmap_max: feature maps per level, as in the generator (:func:`level_channels`).
-        mbstd_group_size, mbstd_num_channels: minibatch standard deviation (4 and 1 in config F).
+        in_channels: channels of the input image.
+        max_channels, channel_halving_resolution: feature maps per level, as in the generator (:func:`level_channels`).
+        minibatch_group_size, minibatch_num_channels: minibatch standard deviation (4 and 1 in config F).
 
     Shapes:
-        (B, image_channels, *image_shape) -> (B, 1).
+        (B, in_channels, *image_shape) -> (B, 1).
     """
 
     def __init__(
@@ -70,24 +70,24 @@ class StyleGAN2Discriminator(nn.Module):
         spatial_dims: int,
         image_shape: Sequence[int],
         base_shape: Sequence[int] | None = None,
-        image_channels: int = 1,
-        fmap_base: int = 16384,
-        fmap_max: int = 512,
-        mbstd_group_size: int = 4,
-        mbstd_num_channels: int = 1,
+        in_channels: int = 1,
+        max_channels: int = 512,
+        channel_halving_resolution: int = 64,
+        minibatch_group_size: int = 4,
+        minibatch_num_channels: int = 1,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
         base_shape = [4] * spatial_dims if base_shape is None else [int(s) for s in base_shape]
         levels = num_levels(base_shape, image_shape)
-        channels = [level_channels(level, fmap_base, fmap_max) for level in range(levels + 1)]
-        self.from_image = EqualizedConv(spatial_dims, image_channels, channels[levels], 1)
+        channels = [level_channels(level, max_channels, channel_halving_resolution) for level in range(levels + 1)]
+        self.from_image = EqualizedConv(spatial_dims, in_channels, channels[levels], 1)
         self.blocks = nn.Sequential(
             *(DiscriminatorBlock(spatial_dims, channels[level], channels[level - 1]) for level in range(levels, 0, -1))
         )
-        self.mbstd = MinibatchStd(mbstd_group_size, mbstd_num_channels)
-        self.conv = EqualizedConv(spatial_dims, channels[0] + mbstd_num_channels, channels[0], 3)
+        self.mbstd = MinibatchStd(minibatch_group_size, minibatch_num_channels)
+        self.conv = EqualizedConv(spatial_dims, channels[0] + minibatch_num_channels, channels[0], 3)
         self.fc = EqualizedLinear(channels[0] * math.prod(base_shape), channels[0])
         self.out = EqualizedLinear(channels[0], 1)
 

@@ -2,7 +2,7 @@
 CVPR 2020; layout as in stylegan2-ada-pytorch's ``training/networks.py``: ``MappingNetwork``, ``SynthesisLayer``,
 ``ToRGBLayer``, ``SynthesisBlock`` with ``architecture='skip'``).
 
-z (B, z_dim) -> mapping network -> w (B, w_dim), broadcast to ``num_ws`` copies (one per modulated layer, so style
+z (B, latent_size) -> mapping network -> w (B, w_dim), broadcast to ``num_ws`` copies (one per modulated layer, so style
 mixing can give different layers different w) -> synthesis network: a learned constant at ``base_shape``, then per
 resolution two modulated 3^n convolutions (the first after a [1,3,3,1] FIR upsampling) each followed by noise, bias
 and LeakyReLU 0.2 x sqrt(2), and a ToImage layer (modulated 1^n conv, no demodulation, no activation) whose output
@@ -93,7 +93,7 @@ class SynthesisNetwork(nn.Module):
         image_channels: channels of the output image.
         base_shape: shape of the learned constant, per axis, e.g. [4, 4] or [5, 6, 7].
         levels: number of 2x upsamplings; the output shape is ``base_shape * 2**levels``.
-        fmap_base, fmap_max: feature maps per level, see :func:`level_channels`.
+        max_channels, channel_halving_resolution: feature maps per level, see :func:`level_channels`.
 
     Shapes:
         ws (B, num_ws, w_dim) with ``num_ws = 2 * levels + 2`` -> (B, image_channels, *image_shape).
@@ -108,15 +108,15 @@ class SynthesisNetwork(nn.Module):
         image_channels: int,
         base_shape: Sequence[int],
         levels: int,
-        fmap_base: int,
-        fmap_max: int,
+        max_channels: int,
+        channel_halving_resolution: int,
     ) -> None:
         super().__init__()
         if len(base_shape) != spatial_dims:
             raise ValueError(
                 f"base_shape {list(base_shape)} needs {spatial_dims} entries for spatial_dims={spatial_dims}."
             )
-        channels = [level_channels(level, fmap_base, fmap_max) for level in range(levels + 1)]
+        channels = [level_channels(level, max_channels, channel_halving_resolution) for level in range(levels + 1)]
         self.num_ws = 2 * levels + 2
         self.image_shape = [int(size) * 2**levels for size in base_shape]
         self.const = nn.Parameter(torch.randn([channels[0]] + [int(size) for size in base_shape]))
@@ -146,15 +146,16 @@ class StyleGAN2Generator(nn.Module):
         spatial_dims: 2 or 3.
         image_shape: output shape per axis, ``base_shape * 2**k``, e.g. [64, 64] or [80, 96, 112].
         base_shape: shape of the learned constant per axis; default 4 on every axis.
-        image_channels: channels of the output.
-        z_dim, w_dim: sizes of z and w (independent; 512 in config F).
-        num_mapping_layers: 8 in config F.
+        out_channels: channels of the output image.
+        latent_size, w_dim: sizes of z and w (independent; 512 in config F).
+        mapping_layers: 8 in config F.
         mapping_lr_multiplier: 0.01.
         w_avg_beta: decay of the running mean of w (truncation centre), 0.995.
-        fmap_base, fmap_max: feature maps per level (16384 and 512: stylegan2-ada's ``auto`` config below 512 px).
+        max_channels, channel_halving_resolution: feature maps per level (512 and 64: stylegan2-ada's ``auto``
+            config below 512 px, channel_base 16384 and channel_max 512; see :func:`level_channels`).
 
     Shapes:
-        forward: z (B, z_dim) -> (B, image_channels, *image_shape). ``ws`` (B, num_ws, w_dim), when given, replaces
+        forward: z (B, latent_size) -> (B, out_channels, *image_shape). ``ws`` (B, num_ws, w_dim), when given, replaces
         the mapping of z (style mixing, path-length regularisation); ``truncation_psi`` < 1 pulls w towards
         ``mapping.w_avg``. Buffers: ``mapping.w_avg`` (w_dim,). Scriptable with TorchScript.
     """
@@ -164,21 +165,23 @@ class StyleGAN2Generator(nn.Module):
         spatial_dims: int,
         image_shape: Sequence[int],
         base_shape: Sequence[int] | None = None,
-        image_channels: int = 1,
-        z_dim: int = 512,
+        out_channels: int = 1,
+        latent_size: int = 512,
         w_dim: int = 512,
-        num_mapping_layers: int = 8,
+        mapping_layers: int = 8,
         mapping_lr_multiplier: float = 0.01,
         w_avg_beta: float = 0.995,
-        fmap_base: int = 16384,
-        fmap_max: int = 512,
+        max_channels: int = 512,
+        channel_halving_resolution: int = 64,
     ) -> None:
         super().__init__()
         base_shape = [4] * spatial_dims if base_shape is None else [int(s) for s in base_shape]
-        self.z_dim = z_dim
-        self.mapping = MappingNetwork(z_dim, w_dim, num_mapping_layers, mapping_lr_multiplier, w_avg_beta)
+        self.latent_size = latent_size
+        self.mapping = MappingNetwork(latent_size, w_dim, mapping_layers, mapping_lr_multiplier, w_avg_beta)
         levels = num_levels(base_shape, image_shape)
-        self.synthesis = SynthesisNetwork(spatial_dims, w_dim, image_channels, base_shape, levels, fmap_base, fmap_max)
+        self.synthesis = SynthesisNetwork(
+            spatial_dims, w_dim, out_channels, base_shape, levels, max_channels, channel_halving_resolution
+        )
         self.num_ws = self.synthesis.num_ws
 
     def map(
@@ -189,8 +192,8 @@ class StyleGAN2Generator(nn.Module):
         mixing_z: torch.Tensor | None = None,
         mixing_cutoff: int = 0,
     ) -> torch.Tensor:
-        """ws (B, num_ws, w_dim) for z (B, z_dim); with ``mixing_z``, layers from ``mixing_cutoff`` on take the w of
-        ``mixing_z`` instead (:meth:`MappingNetwork.styles`)."""
+        """ws (B, num_ws, w_dim) for z (B, latent_size); with ``mixing_z``, layers from ``mixing_cutoff`` on take
+        the w of ``mixing_z`` instead (:meth:`MappingNetwork.styles`)."""
         return self.mapping.styles(z, self.num_ws, truncation_psi, update_w_avg, mixing_z, mixing_cutoff)
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, ws: torch.Tensor | None = None) -> torch.Tensor:

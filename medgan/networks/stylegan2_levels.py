@@ -10,10 +10,14 @@ from collections.abc import Sequence
 __all__ = ["level_channels", "num_levels"]
 
 
-def level_channels(level: int, fmap_base: int, fmap_max: int) -> int:
-    """Feature maps at ``level`` (0 = the base shape): min(fmap_base / (4 * 2^level), fmap_max), the reference's
-    ``min(channel_base // res, channel_max)`` with res counted from a nominal 4 px base."""
-    return max(1, min(fmap_base // (4 * 2**level), fmap_max))
+def level_channels(level: int, max_channels: int, channel_halving_resolution: int) -> int:
+    """Feature maps at ``level`` (0 = the base shape): ``max_channels`` up to the level below
+    ``channel_halving_resolution``, then halved at every doubling, with the resolution counted from a nominal 4 px
+    base (res = 4 * 2^level). This is the reference's ``min(channel_base // res, channel_max)`` with
+    ``channel_max = max_channels`` and ``channel_base = max_channels * channel_halving_resolution / 2`` (the defaults
+    512 and 64 give its 16384 and 512), written with the PGGAN/StyleGAN bundles' two keys."""
+    halvings = max(0, int(math.floor(math.log2(4 * 2**level / channel_halving_resolution))) + 1)
+    return max(1, max_channels >> halvings)
 
 
 def num_levels(base_shape: Sequence[int], image_shape: Sequence[int]) -> int:
