@@ -73,7 +73,7 @@ def measure(case: Case, switch_overrides: dict, device: str, threads: int) -> di
         )
         parser.get_parsed_content("imports")
         parser.get_parsed_content("initialize")
-        trainer = parser.get_parsed_content("trainer")
+        trainer = parser.get_parsed_content("train#trainer")
         if case.finest_stage:  # as a run resumed at the start of the last stage: all stages built
             stages = trainer.state.max_epochs
             length = trainer.state.epoch_length

@@ -21,22 +21,50 @@ def _config_files_from_argv(argv: list[str]) -> list[str]:
             value = arg.split("=", 1)[1]
         else:
             continue
-        if value.startswith("["):
-            return [str(v) for v in ast.literal_eval(value)]
-        return value.split(",")
+        return _split_config_files(value)
+    return []
+
+
+def _split_config_files(value: str) -> list[str]:
+    """``a.json,b.json`` or ``['a.json', 'b.json']`` (as MONAI takes ``--config_file``) -> the file names."""
+    return [str(v) for v in ast.literal_eval(value)] if value.startswith("[") else value.split(",")
+
+
+def _bundle_folder(config_file: str | Path) -> str:
+    folder = Path(config_file).resolve().parent
+    return str(folder.parent if folder.name == "configs" else folder)
+
+
+def _config_files_on_call_stack() -> list[str]:
+    """The config files of the MONAI call that is parsing this config, read from the call stack: a
+    ``ConfigWorkflow``'s ``config_root_path`` (``monai.bundle.run``, ``load``, MONAI Label), or the ``config_file``
+    argument of a ``monai.bundle.scripts`` function (``ckpt_export``, ``verify_net_in_out``, ...)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        # vars(), not getattr: ConfigWorkflow.__getattr__ looks unknown attributes up in the config itself
+        root = getattr(owner, "__dict__", {}).get("config_root_path") if owner is not None else None
+        if root is not None:
+            return [str(Path(root) / "inference.json")]
+        if frame.f_globals.get("__name__") == "monai.bundle.scripts":
+            value = frame.f_locals.get("config_file_", frame.f_locals.get("config_file"))
+            if isinstance(value, (str, Path)):
+                return _split_config_files(str(value))
+            if isinstance(value, (list, tuple)) and value and isinstance(value[0], (str, Path)):
+                return [str(v) for v in value]
+        frame = frame.f_back
     return []
 
 
 def locate_bundle_root(default: str = ".") -> str:
-    """The bundle folder of the config being run: the parent of the ``configs/`` folder of the first
-    ``--config_file`` on the command line, so ``python -m monai.bundle run --config_file bundles/dcgan/configs/...``
-    run from anywhere writes into ``bundles/dcgan``; ``default`` when there is none. ``--bundle_root`` overrides it.
+    """The bundle folder of the config being parsed: the parent of its ``configs/`` folder, so
+    ``python -m monai.bundle run --config_file bundles/dcgan/configs/...`` run from anywhere writes into
+    ``bundles/dcgan``, and ``monai.bundle.load`` / ``ckpt_export`` called from Python find the bundle's model.
+    Found from the MONAI call on the call stack, else the first ``--config_file`` on the command line, else
+    ``default``. ``--bundle_root`` overrides it.
     """
-    files = _config_files_from_argv(sys.argv)
-    if not files:
-        return default
-    folder = Path(files[0]).resolve().parent
-    return str(folder.parent if folder.name == "configs" else folder)
+    files = _config_files_on_call_stack() or _config_files_from_argv(sys.argv)
+    return _bundle_folder(files[0]) if files else default
 
 
 def distributed_rank() -> int:

@@ -100,9 +100,8 @@ class ConSinGANHarmonisationTask(BundleInferTask):
             post_filter=None,
             add_post_restore=False,
             load_strict=True,
-            model_state_dict="generator",
         )
-        self.settings = self.bundle_config.get_parsed_content("settings")
+        self.settings = self.bundle_config.get_parsed_content("model_settings")
         self._config.update({START_STAGE: start_stage, SEED: 0})
 
     def pre_transforms(self, data: dict | None = None) -> Sequence[Callable]:
@@ -129,7 +128,6 @@ class ConSinGANSamplingTask(BasicInferTask):
             labels={"image": 0},
             dimension=self.settings["spatial_dims"],
             description="A new random ConSinGAN sample on the training image's field of view (no input needed)",
-            model_state_dict="generator",
             config={SEED: 0},
         )
 

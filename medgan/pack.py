@@ -30,7 +30,7 @@ MAX_FILE_BYTES = 25 * 1024 * 1024  # the MONAI model zoo's limit for a file kept
 LARGE_FILES = "large_files.json"
 REQUIRED_FILES = ("LICENSE", "configs/metadata.json", "docs/README.md")
 RUN_OUTPUT_FOLDERS = ("output", "eval")  # what inference and evaluation write into a bundle
-MODEL_FILES = ("model.pt", "model.ts")  # the only files of models/ that are shipped
+MODEL_FILES = ("model.pt", "model_settings.json", "model.ts")  # the only files of models/ that are shipped
 HASH_TYPES = ("md5", "sha1", "sha256", "sha512")
 
 

@@ -2,7 +2,7 @@
 (:mod:`medgan.monai_label`) and the MONAI Deploy operators (:mod:`medgan.deploy`) share. Needs neither of them.
 
 - :class:`BundleGenerator`: a bundle folder's generator, built by the bundle's own ``configs/inference.json``
-  (``network_def``, ``settings``) from its ``models/model.pt``; for ConSinGAN, random samples and harmonisation.
+  (``network_def``, ``model_settings``) with its ``models/model.pt``; for ConSinGAN, random samples and harmonisation.
 - :class:`TorchScriptGenerator`: an exported ``models/model.ts`` and the bundle's ``configs/metadata.json``; random
   samples drawn from the latent that the metadata describes (any medgan bundle).
 """
@@ -23,6 +23,7 @@ from medgan.data.single_image import SingleImage, load_single_image
 from medgan.errors import BadInputError
 from medgan.inference import consingan_sampler, generate_samples
 from medgan.layers.resize import resize
+from medgan.model_file import load_weights
 
 
 def bundle_model_file(bundle_dir: str | Path) -> Path:
@@ -58,22 +59,22 @@ def consingan_generate(
 
 
 class BundleGenerator:
-    """The generator of a trained bundle folder, with the run settings stored in its ``model.pt``.
+    """The generator of a trained bundle folder, built from the settings the run used (``model_settings.json``).
 
     Attributes:
         network: the generator (eval mode, CPU) with the trained weights.
-        settings: the ``settings`` of ``model.pt`` (ConSinGAN: stage shapes, intensity range, affine, ...).
+        settings: the model's settings (ConSinGAN: stage shapes, intensity range, affine, ...).
     """
 
     def __init__(self, bundle_dir: str | Path) -> None:
-        bundle_model_file(bundle_dir)
+        model_file = bundle_model_file(bundle_dir)
         parser = ConfigParser()
         parser.read_config(str(Path(bundle_dir) / "configs" / "inference.json"))
         parser["bundle_root"] = str(bundle_dir)
-        checkpoint = parser.get_parsed_content("checkpoint")
-        self.settings: dict = checkpoint["settings"]
+        parser["ckpt_path"] = str(model_file)
+        self.settings: dict = parser.get_parsed_content("model_settings")
         self.network: torch.nn.Module = parser.get_parsed_content("network_def")
-        self.network.load_state_dict(checkpoint["generator"])
+        load_weights(self.network, model_file, parser.get_parsed_content("bundle_name"))
         self.network.eval()
 
     def load_image(self, path: str | Path) -> SingleImage:

@@ -10,6 +10,7 @@ holds this checkout, so a bundle finds this ``medgan`` from any working director
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shlex
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import torch
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +108,14 @@ def bundle_copy(name: str, folder: Path) -> Path:
     ignore = shutil.ignore_patterns("models", "output", "eval", "__pycache__")
     shutil.copytree(REPO_ROOT / "bundles" / name, copy, ignore=ignore)
     return copy
+
+
+def read_model(folder: Path) -> tuple[dict, dict]:
+    """A run's ``model.pt`` (asserted a plain state dict of tensors) and its ``model_settings.json``
+    (``bundle``, ``format``, ``model_sha256``, ``settings``)."""
+    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    assert all(isinstance(value, torch.Tensor) for value in state.values()), "model.pt is not a plain state dict"
+    return state, json.loads((folder / "model_settings.json").read_text())
 
 
 def loss_iterations(output_dir: Path) -> list[int]:

@@ -26,6 +26,7 @@ from helpers import (
     env,
     in_parallel,
     loss_iterations,
+    read_model,
     run_bundle,
     run_command,
     write_pngs,
@@ -122,10 +123,11 @@ def run_everything(bundle: str, root: Path) -> Runs:
     )
 
     def export() -> subprocess.CompletedProcess:
-        shutil.copy2(output_dir / "model.pt", bundle_dir / "models" / "model.pt")
+        for name in ("model.pt", "model_settings.json"):
+            shutil.copy2(output_dir / name, bundle_dir / "models" / name)
         return run_bundle(
             "ckpt_export", "network_def", cwd=bundle_dir, filepath="models/model.ts", ckpt_file="models/model.pt",
-            meta_file="configs/metadata.json", config_file="configs/inference.json", key_in_ckpt="generator",
+            meta_file="configs/metadata.json", config_file="configs/inference.json",
         )  # fmt: skip
 
     def volume_run() -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess | None]:
@@ -161,9 +163,9 @@ def check_training(runs: Runs, bundle: str) -> None:
     previews = sorted(p.name for p in (out / "samples").glob("resolution_*.png"))
     assert previews == ["resolution_0004.png", "resolution_0008.png", "resolution_0016.png"]
     assert loss_iterations(out) == list(range(1, ITERATIONS + 1))
-    model = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
-    assert model["bundle"] == bundle
-    assert int(model["generator"]["stage"]) == 2 and float(model["generator"]["alpha"]) == 1.0
+    model, meta = read_model(out)
+    assert meta["bundle"] == bundle
+    assert int(model["stage"]) == 2 and float(model["alpha"]) == 1.0  # the EMA generator, grown and faded in
 
 
 def check_kill_and_resume(runs: Runs) -> None:

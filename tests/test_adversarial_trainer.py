@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -101,7 +103,7 @@ def _checkpointed(tmp_path, max_epochs, settings=None):
         }
         run = RunSettings("dcgan", settings or {"image_size": 64})
         checkpoint = ResumableCheckpoint(
-            str(tmp_path / "ckpt"), save, run, {"generator": trainer.generator}, str(tmp_path / "model.pt")
+            str(tmp_path / "ckpt"), save, run, trainer.generator, {"image_size": 64}, str(tmp_path / "model.pt")
         )
         return [plotter, checkpoint]
 
@@ -122,8 +124,11 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     assert torch.equal(flat(resumed.discriminator), flat(straight.discriminator))
     assert [p.name for p in checkpoint_files(tmp_path / "ckpt")] == ["checkpoint_4.pt", "checkpoint_6.pt"]
     assert (tmp_path / "out" / "losses.csv").read_text().count("\n") == 1 + 6  # history kept across the resume
-    model = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert model["bundle"] == "dcgan" and model["settings"] == {"image_size": 64}
+    model = torch.load(tmp_path / "model.pt", weights_only=True)  # a plain state dict of the generator
+    assert model.keys() == resumed.generator.state_dict().keys()
+    assert all(torch.equal(model[k], v) for k, v in resumed.generator.state_dict().items())
+    settings = json.loads((tmp_path / "model_settings.json").read_text())
+    assert settings["bundle"] == "dcgan" and settings["settings"] == {"image_size": 64}
 
 
 def test_finished_run_is_not_restarted(tmp_path):

@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, assert_ok, run_bundle, write_scan
+from helpers import REPO_ROOT, assert_ok, read_model, run_bundle, write_scan
 from PIL import Image
 
 from medgan.networks import stages_in_state_dict
@@ -50,9 +50,9 @@ def test_training_writes_model_checkpoints_previews_and_plot(trained):
     assert (out / "model.pt").is_file() and (out / "loss.png").is_file()
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["stage_0.png", "stage_1.png", "stage_2.png"]
     assert list((out / "checkpoints").glob("checkpoint_*.pt"))
-    model = torch.load(out / "model.pt", weights_only=True)
-    assert model["bundle"] == "consingan" and len(model["settings"]["stage_shapes"]) == 3
-    assert stages_in_state_dict(model["generator"]) == 3
+    model, meta = read_model(out)
+    assert meta["bundle"] == "consingan" and len(meta["settings"]["stage_shapes"]) == 3
+    assert stages_in_state_dict(model) == meta["settings"]["num_stages"] == 3
 
 
 def test_inference_writes_volumes_on_the_input_grid(bundle_dir, trained, volume, tmp_path):
@@ -62,7 +62,7 @@ def test_inference_writes_volumes_on_the_input_grid(bundle_dir, trained, volume,
     files = sorted((tmp_path / "gen").glob("sample_*.nii.gz"))
     assert len(files) == 2 and (tmp_path / "gen" / "samples.png").is_file()
     generated, source = nib.load(files[0]), nib.load(volume)
-    finest = torch.load(out / "model.pt", weights_only=True)["settings"]["stage_shapes"][-1]
+    finest = read_model(out)[1]["settings"]["stage_shapes"][-1]
     assert list(generated.shape) == finest
     # the generated grid covers the input's field of view: same first voxel corner and far corner in world space
     for gen_corner, src_corner in [((-0.5,) * 3, (-0.5,) * 3), (np.array(finest) - 0.5, np.array(source.shape) - 0.5)]:
@@ -87,10 +87,11 @@ def test_retargeting_and_harmonisation(bundle_dir, trained, volume, tmp_path):
 def test_export_to_torchscript(bundle_dir, trained):
     out, _ = trained
     (bundle_dir / "models").mkdir(exist_ok=True)
-    shutil.copy(out / "model.pt", bundle_dir / "models" / "model.pt")
+    for name in ("model.pt", "model_settings.json"):
+        shutil.copy(out / name, bundle_dir / "models" / name)
     assert_ok(run_bundle("ckpt_export", "network_def", "--filepath", "models/model.ts", "--ckpt_file",
                          "models/model.pt", "--meta_file", "configs/metadata.json", "--config_file",
-                         "configs/inference.json", "--key_in_ckpt", "generator", cwd=bundle_dir))  # fmt: skip
+                         "configs/inference.json", cwd=bundle_dir))  # fmt: skip
     exported = torch.jit.load(str(bundle_dir / "models" / "model.ts"))
     coarsest, finest = exported.stage_shapes[0].tolist(), exported.stage_shapes[-1].tolist()
     assert exported(torch.randn(2, 1, *coarsest)).shape == (2, 1, *finest)
@@ -122,7 +123,7 @@ def test_killed_run_resumes_mid_stage(bundle_dir, volume, tmp_path):
     resumed = assert_ok(run_bundle(*args))
     assert "resumed from" in resumed.stdout + resumed.stderr
     assert not list(out.rglob("*.tmp"))
-    assert len(torch.load(out / "model.pt", weights_only=True)["settings"]["stage_shapes"]) == 3
+    assert len(read_model(out)[1]["settings"]["stage_shapes"]) == 3
     assert int(open(out / "losses.csv").read().splitlines()[-1].split(",")[0]) == 120
 
 

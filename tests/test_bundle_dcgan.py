@@ -31,6 +31,7 @@ from helpers import (
     in_parallel,
     log_of,
     loss_iterations,
+    read_model,
     run_bundle,
     run_command,
     tail,
@@ -126,15 +127,14 @@ def assert_training_outputs(output_dir: Path, bundle: str) -> None:
     assert not missing, f"missing {missing} in {sorted(snapshot(output_dir))}"
     checkpoints = [p.name for p in (output_dir / "checkpoints").iterdir() if CHECKPOINT_NAME.match(p.name)]
     assert checkpoints, f"no checkpoints/checkpoint_<n>.pt in {sorted(snapshot(output_dir))}"
-    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
-    assert model["bundle"] == bundle
-    assert {"generator", "discriminator", "settings"} <= model.keys()
+    model, meta = read_model(output_dir)
+    assert meta["bundle"] == bundle and model.keys() == eager_generator(output_dir / "model.pt").state_dict().keys()
 
 
 def eager_generator(model_file: Path) -> DCGANGenerator:
-    """The generator of a model file, built from its stored settings, in eval mode."""
-    model = torch.load(model_file, map_location="cpu", weights_only=True)
-    settings = model["settings"]
+    """The generator of a model file, built from the settings file beside it, in eval mode."""
+    model, meta = read_model(model_file.parent)
+    settings = meta["settings"]
     generator = DCGANGenerator(
         spatial_dims=settings["spatial_dims"],
         image_size=settings["image_size"],
@@ -142,7 +142,7 @@ def eager_generator(model_file: Path) -> DCGANGenerator:
         out_channels=settings["channels"],
         num_features=settings["num_features"],
     )
-    generator.load_state_dict(model["generator"])
+    generator.load_state_dict(model)
     return generator.eval()
 
 
@@ -269,7 +269,8 @@ def exported(trained) -> dict[str, subprocess.CompletedProcess]:
     """``ckpt_export`` of each trained generator, run as the README says: from the bundle folder, on models/."""
 
     def export(run: TrainedRun) -> subprocess.CompletedProcess:
-        shutil.copy2(run.model_file, run.bundle_dir / "models" / "model.pt")
+        for name in ("model.pt", "model_settings.json"):
+            shutil.copy2(run.model_file.with_name(name), run.bundle_dir / "models" / name)
         return run_bundle(
             "ckpt_export",
             "network_def",
@@ -278,7 +279,6 @@ def exported(trained) -> dict[str, subprocess.CompletedProcess]:
             ckpt_file="models/model.pt",
             meta_file="configs/metadata.json",
             config_file="configs/inference.json",
-            key_in_ckpt="generator",
         )
 
     return dict(zip(BUNDLES, in_parallel(*[lambda r=trained[b]: export(r) for b in BUNDLES])))

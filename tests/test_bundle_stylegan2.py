@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, assert_ok, describe, in_parallel, loss_iterations, run_bundle
+from helpers import REPO_ROOT, assert_ok, describe, in_parallel, loss_iterations, read_model, run_bundle
 from PIL import Image
 
 from medgan.networks import StyleGAN2Generator
@@ -104,7 +104,6 @@ def runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess | Path]:
             ckpt_file=out2d / "model.pt",
             meta_file="configs/metadata.json",
             config_file="configs/inference.json",
-            key_in_ckpt="generator_ema",
             ckpt_path=out2d / "model.pt",
         ),
     )
@@ -137,9 +136,10 @@ def test_2d_training_writes_a_model_and_resumes(runs):
     assert loss_iterations(out) == list(range(1, 2 * ITERATIONS_PER_EPOCH + 1))
     header = (out / "losses.csv").read_text().splitlines()[0].split(",")
     assert {"loss_d", "loss_g", "r1_penalty", "pl_penalty"} <= set(header)
-    model = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
-    assert {"generator", "generator_ema", "discriminator", "settings"} <= model.keys()
-    assert model["settings"]["image_shape"] == [16, 16]
+    model, meta = read_model(out)
+    assert "mapping.w_avg" in model and meta["settings"]["image_shape"] == [16, 16]
+    newest = torch.load(sorted((out / "checkpoints").glob("checkpoint_*.pt"))[-1], weights_only=True)
+    assert all(torch.equal(model[k], newest["ema"][k]) for k in model)  # model.pt is the EMA generator
 
 
 def test_2d_inference_with_truncation_and_latent_exploration(runs):
@@ -160,8 +160,8 @@ def test_2d_inference_with_truncation_and_latent_exploration(runs):
 def test_torchscript_export_generates_like_the_ema_generator(runs):
     assert_ok(runs["train2d"])
     assert_ok(runs["export"])
-    model = torch.load(runs["out2d"] / "model.pt", map_location="cpu", weights_only=True)
-    settings = model["settings"]
+    model, meta = read_model(runs["out2d"])
+    settings = meta["settings"]
     eager = StyleGAN2Generator(
         settings["spatial_dims"],
         settings["image_shape"],
@@ -173,7 +173,7 @@ def test_torchscript_export_generates_like_the_ema_generator(runs):
         max_channels=settings["max_channels"],
         channel_halving_resolution=settings["channel_halving_resolution"],
     )
-    eager.load_state_dict(model["generator_ema"])
+    eager.load_state_dict(model)
     eager.eval()
     scripted = torch.jit.load(str(runs["root"] / "model.ts"), map_location="cpu")
     z = torch.randn(2, 8, generator=torch.Generator().manual_seed(0))

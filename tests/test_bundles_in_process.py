@@ -7,6 +7,9 @@ input and torchrun are in the ``slow`` tier (``python -m pytest -m slow``).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ import pytest
 import torch
 from helpers import bundle_copy, loss_iterations, write_pngs
 from monai.bundle import ConfigParser, ckpt_export
+from monai.bundle import load as load_bundle
 from monai.bundle import run as run_bundle
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -24,13 +28,12 @@ LATENT = 8
 
 @dataclass(frozen=True)
 class Case:
-    """One bundle's tiny run: overrides, the iterations they give, the generator's input, the model-file key."""
+    """One bundle's tiny run: overrides, the iterations they give, the generator's input, a sample's size."""
 
     overrides: dict
     iterations: int
     input_shape: tuple[int, ...]  # one sample's generator input
     image_size: tuple[int, int]  # (W, H) of a written sample
-    weights_key: str = "generator"
     data: dict = field(default_factory=dict)  # a 'dataset_dir' of PNGs unless the bundle takes one 'image'
 
 
@@ -46,10 +49,11 @@ CASES = {
     "pggan": Case(PROGRESSIVE, 8, (LATENT,), (8, 8)),
     "stylegan": Case({**PROGRESSIVE, "w_dim": LATENT}, 8, (LATENT,), (8, 8)),
     "stylegan2": Case(
-        {"latent_size": LATENT, "w_dim": LATENT, "mapping_layers": 2, "max_channels": 8, "channel_halving_resolution": 16, "image_size": 16,
-         "batch_size": 4, "max_epochs": 1, "r1_interval": 2, "pl_interval": 2, "save_every": 1, "sample_every": 1,
+        {"latent_size": LATENT, "w_dim": LATENT, "mapping_layers": 2, "max_channels": 8,
+         "channel_halving_resolution": 16, "image_size": 16, "batch_size": 4, "max_epochs": 1, "r1_interval": 2,
+         "pl_interval": 2, "save_every": 1, "sample_every": 1,
          "num_preview_samples": 2},
-        2, (LATENT,), (16, 16), weights_key="generator_ema",
+        2, (LATENT,), (16, 16),
     ),
     "consingan": Case(
         {"spatial_dims": 2, "num_scales": 3, "max_size": 24, "min_size": 8, "iterations_per_stage": 3,
@@ -71,12 +75,12 @@ def scripted_and_eager(bundle: Path, model_file: Path, case: Case, export_to: Pa
     configs = bundle / "configs"
     ckpt_export("network_def", filepath=str(export_to), ckpt_file=str(model_file),
                 meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"),
-                key_in_ckpt=case.weights_key, bundle_root=str(bundle), ckpt_path=str(model_file))  # fmt: skip
+                bundle_root=str(bundle), ckpt_path=str(model_file))  # fmt: skip
     parser = ConfigParser()
     parser.read_config(str(configs / "inference.json"))
     parser.update({"bundle_root": str(bundle), "ckpt_path": str(model_file)})
     eager = parser.get_parsed_content("network_def")
-    eager.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True)[case.weights_key])
+    eager.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True))
     return torch.jit.load(str(export_to), map_location="cpu").eval(), eager.eval()
 
 
@@ -109,7 +113,12 @@ def test_train_infer_export(name, tmp_path):
         assert (output_dir / produced).is_file(), produced
     assert any((output_dir / "checkpoints").glob("checkpoint_*.pt"))
     model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
-    assert model["bundle"] == name and case.weights_key in model
+    assert all(isinstance(v, torch.Tensor) for v in model.values())  # a plain state dict, as zoo bundles ship
+    settings = json.loads((output_dir / "model_settings.json").read_text())
+    assert settings["bundle"] == name and settings["format"] == 1
+    assert settings["settings"]["embedded_sample_data"] is False
+    assert settings["model_sha256"] == hashlib.sha256((output_dir / "model.pt").read_bytes()).hexdigest()
+    assert not {"dataset_dir", "image"} & settings["settings"].keys()  # a shared model reveals no data path
     assert tensorboard_tags(output_dir / "tensorboard") == loss_columns(output_dir)
 
     run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
@@ -149,7 +158,7 @@ def test_every_trainer_takes_the_speed_switches_from_the_config(name, tmp_path):
     switches = {"amp": "bf16", "channels_last": True, "torch_compile": True}
     parser.update({"bundle_root": str(bundle), "output_dir": str(tmp_path / "run"), **data, **case.overrides,
                    **switches})  # fmt: skip
-    trainer = parser.get_parsed_content("trainer")
+    trainer = parser.get_parsed_content("train#trainer")
     assert (trainer.precision.dtype, trainer.channels_last, trainer.torch_compile) == (torch.bfloat16, True, True)
 
 
@@ -162,6 +171,23 @@ def test_tensorboard_writes_on_rank_0_only(name, tmp_path):
         parser = ConfigParser()
         parser.read_config(str(bundle / "configs" / "train.json"))
         parser.update({"bundle_root": str(bundle), "output_dir": str(tmp_path / "run"), "rank": rank})
-        kinds[rank] = [type(handler).__name__ for handler in parser.get_parsed_content("train_handlers")]
+        kinds[rank] = [type(handler).__name__ for handler in parser.get_parsed_content("train#handlers")]
     assert "TensorBoardStatsHandler" in kinds[0] and "TensorBoardStatsHandler" not in kinds[1]
     assert "NoneType" not in kinds[1] and len(kinds[1]) == len(kinds[0]) - 1
+
+
+@pytest.mark.parametrize("name", ["dcgan", "stylegan2"])
+def test_monai_bundle_load_reads_the_model_with_no_key(name, tmp_path, monkeypatch):
+    """``monai.bundle.load(..., workflow_type="inference")`` from another folder gives the trained weights: the
+    model file is a plain state dict and ``inference.json`` finds the bundle from MONAI's call, not ``sys.argv``."""
+    case = CASES[name]
+    bundle = bundle_copy(name, tmp_path / "bundles")
+    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), bundle_root=str(bundle),
+               dataset_dir=str(write_pngs(tmp_path / "pngs", 8, shape=(20, 24))), **case.overrides)  # fmt: skip
+    shutil.rmtree(bundle / "models" / "checkpoints")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["python"])
+    network = load_bundle(name, bundle_dir=str(tmp_path / "bundles"), source="disk", workflow_type="inference")
+    trained = torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True)
+    assert network.state_dict().keys() == trained.keys()
+    assert all(torch.equal(network.state_dict()[k].cpu(), v) for k, v in trained.items())

@@ -5,6 +5,7 @@ ConSinGAN bundle and a DCGAN export, and the example application (``apps/monai_d
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def trained(tiny_consingan) -> tuple[Path, Path]:
     models, configs = bundle / "models", bundle / "configs"
     ckpt_export("network_def", filepath=str(models / "model.ts"), ckpt_file=str(models / "model.pt"),
                 meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"),
-                key_in_ckpt="generator", bundle_root=str(bundle))  # fmt: skip
+                bundle_root=str(bundle))  # fmt: skip
     return bundle, scan
 
 
@@ -47,8 +48,7 @@ def scan(trained) -> Path:
 
 
 def finest(bundle: Path) -> list[int]:
-    model = torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True)
-    return model["settings"]["stage_shapes"][-1]
+    return json.loads((bundle / "models" / "model_settings.json").read_text())["settings"]["stage_shapes"][-1]
 
 
 def test_exported_consingan_samples_from_the_latent_its_metadata_describes(bundle):

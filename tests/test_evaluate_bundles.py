@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, TAIL_CHARS, assert_ok, in_parallel, run_bundle, write_pngs
+from helpers import REPO_ROOT, TAIL_CHARS, assert_ok, in_parallel, read_model, run_bundle, write_pngs
 from PIL import Image
 from torch import nn
 
@@ -79,16 +79,18 @@ def work(tmp_path_factory) -> dict:
     evals = {name: root / "eval" / name for name in BUNDLES}
     calls = {
         "dcgan": lambda: evaluate(bundles["dcgan"], ckpt_path=runs["dcgan"] / "model.pt", output_dir=evals["dcgan"],
-                                  num_samples=NUM_SAMPLES, feature_extractor=extractor),
+                                  dataset_dir=pngs, num_samples=NUM_SAMPLES, feature_extractor=extractor),
         "sngan": lambda: evaluate(bundles["sngan"], ckpt_path=runs["sngan"] / "model.pt", output_dir=evals["sngan"],
-                                  num_samples=NUM_SAMPLES),
+                                  dataset_dir=pngs, num_samples=NUM_SAMPLES),
         "consingan": lambda: evaluate(bundles["consingan"], ckpt_path=runs["consingan"] / "model.pt",
-                                      output_dir=evals["consingan"], num_samples=NUM_SAMPLES),
+                                      output_dir=evals["consingan"], dataset_dir=volume, num_samples=NUM_SAMPLES),
         "too_few": lambda: evaluate(bundles["dcgan"], ckpt_path=runs["dcgan"] / "model.pt",
                                     output_dir=root / "eval" / "too_few", dataset_dir=one_png),
+        "no_data": lambda: evaluate(bundles["sngan"], ckpt_path=runs["sngan"] / "model.pt",
+                                    output_dir=root / "eval" / "no_data"),
     }  # fmt: skip
     results = dict(zip(calls, in_parallel(*calls.values())))
-    return {"bundles": bundles, "runs": runs, "evals": evals, "results": results, "pngs": pngs}
+    return {"bundles": bundles, "runs": runs, "evals": evals, "results": results, "pngs": pngs, "root": root}
 
 
 def metrics_of(work: dict, name: str) -> dict:
@@ -127,7 +129,7 @@ def test_a_feature_extractor_adds_fid_kid_and_precision_recall(work):
 
 def test_consingan_is_evaluated_against_its_training_image_per_stage(work):
     content = metrics_of(work, "consingan")
-    finest = torch.load(work["runs"]["consingan"] / "model.pt", weights_only=True)["settings"]["stage_shapes"][-1]
+    finest = read_model(work["runs"]["consingan"])[1]["settings"]["stage_shapes"][-1]
     assert content["real"]["count"] == 1 and content["real"]["shape"] == [1, *finest]
     assert content["generated"]["count"] == NUM_SAMPLES
     metrics = content["metrics"]
@@ -144,6 +146,16 @@ def test_too_few_real_images_stop_with_one_sentence(work):
     messages = [line for line in result.stderr.splitlines() if line.startswith("medgan:")]
     assert len(messages) == 1 and "the real set has 1 image(s), too few" in messages[0], result.stderr[-TAIL_CHARS:]
     assert "Traceback" not in result.stderr
+
+
+def test_a_model_of_the_users_data_needs_the_images_to_compare_with(work):
+    """The model files record no data path: evaluating a model trained on the user's images without
+    ``--dataset_dir`` is one sentence, and nothing is written."""
+    result = work["results"]["no_data"]
+    assert result.returncode != 0
+    messages = [line for line in result.stderr.splitlines() if line.startswith("medgan:")]
+    assert len(messages) == 1 and "set --dataset_dir" in messages[0], result.stderr[-TAIL_CHARS:]
+    assert not (work["root"] / "eval" / "no_data").exists()
 
 
 @pytest.mark.parametrize("name", BUNDLES)

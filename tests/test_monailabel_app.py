@@ -15,7 +15,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 from conftest import SCAN_SHAPE
 from helpers import env
 
@@ -95,7 +94,7 @@ def infer(url: str, model: str, tmp_path: Path, **params) -> nib.Nifti1Image:
 
 
 def settings(bundle: Path) -> dict:
-    return torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True)["settings"]
+    return json.loads((bundle / "models" / "model_settings.json").read_text())["settings"]
 
 
 def test_info_lists_both_tasks(server):

@@ -29,7 +29,9 @@ def test_shapes(spatial_dims, image_shape, base_shape):
     assert generator.num_ws == 2 * levels + 2
     images = generator(torch.randn(4, 8))
     assert images.shape == (4, 1, *image_shape)
-    discriminator = StyleGAN2Discriminator(spatial_dims, list(image_shape), base_shape, max_channels=8, channel_halving_resolution=16)
+    discriminator = StyleGAN2Discriminator(
+        spatial_dims, list(image_shape), base_shape, max_channels=8, channel_halving_resolution=16
+    )
     assert discriminator(images).shape == (4, 1)
 
 

@@ -17,7 +17,9 @@ NUM_IMAGES, BATCH = 8, 4  # 2 iterations per epoch
 def make_run(max_epochs: int, ckpt_dir=None, r1_interval: int = 3, pl_interval: int = 2, seed: int = 0):
     torch.manual_seed(seed)
     images = torch.rand(NUM_IMAGES, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    generator = StyleGAN2Generator(2, [8, 8], latent_size=8, w_dim=8, mapping_layers=2, max_channels=8, channel_halving_resolution=16)
+    generator = StyleGAN2Generator(
+        2, [8, 8], latent_size=8, w_dim=8, mapping_layers=2, max_channels=8, channel_halving_resolution=16
+    )
     discriminator = StyleGAN2Discriminator(2, [8, 8], max_channels=8, channel_halving_resolution=16)
     g_optimizer = lazy_regularization_adam(generator.parameters(), 0.002, (0.0, 0.99), pl_interval)
     d_optimizer = lazy_regularization_adam(discriminator.parameters(), 0.002, (0.0, 0.99), r1_interval)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, describe, run_command
+from helpers import REPO_ROOT, describe, read_model, run_command
 from PIL import Image
 
 from medgan.networks import DCGANDiscriminator, DCGANGenerator
@@ -104,15 +104,16 @@ def test_torchrun_two_processes(bundle_dir, png_dir, tmp_path):
     assert checkpoints == [f"checkpoint_{i * ITERATIONS_PER_EPOCH}.pt" for i in range(1, MAX_EPOCHS + 1)]
     assert (output_dir / "samples" / "samples_latest.png").is_file()
 
-    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
-    assert model["bundle"] == bundle
-    settings = model["settings"]
+    model, meta = read_model(output_dir)
+    assert meta["bundle"] == bundle
+    settings = meta["settings"]
     shape = {"spatial_dims": settings["spatial_dims"], "image_size": settings["image_size"]}
     width = settings["num_features"]
     generator = DCGANGenerator(**shape, latent_size=settings["latent_size"], num_features=width)
-    generator.load_state_dict(model["generator"])  # plain keys: no "module." prefix from DistributedDataParallel
-    discriminator = DCGANDiscriminator(**shape, num_features=width, spectral_norm=settings["spectral_norm"])
-    discriminator.load_state_dict(model["discriminator"])
+    generator.load_state_dict(model)  # plain keys: no "module." prefix from DistributedDataParallel
+    newest = torch.load(output_dir / "checkpoints" / checkpoints[-1], map_location="cpu", weights_only=True)
+    discriminator = DCGANDiscriminator(**shape, num_features=width, spectral_norm=bundle == "sngan")
+    discriminator.load_state_dict(newest["discriminator"])
     with torch.no_grad():
         images = generator.eval()(torch.randn(2, settings["latent_size"]))
     assert images.shape == (2, 1, 64, 64)
@@ -131,9 +132,9 @@ def test_consingan_torchrun_replicas_of_one_image(tmp_path):
         iterations_per_stage=3, num_features=4, num_layers=2, d_steps=1, g_steps=1,
     )  # fmt: skip
     assert result.returncode == 0, describe(result)
-    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
-    assert model["bundle"] == "consingan" and len(model["settings"]["stage_shapes"]) == 3
-    assert not any(key.startswith("module.") for key in model["generator"])
+    model, meta = read_model(output_dir)
+    assert meta["bundle"] == "consingan" and len(meta["settings"]["stage_shapes"]) == 3
+    assert not any(key.startswith("module.") for key in model)
     assert sorted(p.name for p in (output_dir / "samples").iterdir()) == ["stage_0.png", "stage_1.png", "stage_2.png"]
 
 
@@ -151,11 +152,9 @@ def test_stylegan2_torchrun_with_lazy_regularisation(png_dir, tmp_path):
     with open(output_dir / "losses.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(row["iteration"]) for row in rows] == list(range(1, MAX_EPOCHS * ITERATIONS_PER_EPOCH + 1))
-    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
-    assert model["bundle"] == "stylegan2"
-    states = [value for key, value in model.items() if isinstance(value, dict) and key != "settings"]
-    weights = [key for state in states for key, value in state.items() if isinstance(value, torch.Tensor)]
-    assert weights and not any(key.startswith("module.") for key in weights)
+    model, meta = read_model(output_dir)
+    assert meta["bundle"] == "stylegan2"
+    assert model and not any(key.startswith("module.") for key in model)
 
 
 def test_stylegan_progressive_torchrun(png_dir, tmp_path):
@@ -172,6 +171,6 @@ def test_stylegan_progressive_torchrun(png_dir, tmp_path):
     with open(output_dir / "losses.csv", newline="") as f:
         iterations = [int(row["iteration"]) for row in csv.DictReader(f)]
     assert iterations == list(range(1, 3 * 8 // (NUM_PROCESSES * BATCH_SIZE) + 1))
-    model = torch.load(output_dir / "model.pt", map_location="cpu", weights_only=True)
-    assert model["bundle"] == "stylegan"
-    assert not any(key.startswith("module.") for key in model["generator"])
+    model, meta = read_model(output_dir)
+    assert meta["bundle"] == "stylegan"
+    assert not any(key.startswith("module.") for key in model)

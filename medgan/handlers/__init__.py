@@ -4,10 +4,7 @@ from medgan.handlers.checkpoint import (
     RandomState,
     ResumableCheckpoint,
     RunSettings,
-    atomic_torch_save,
     checkpoint_files,
-    load_model_file,
-    save_model_file,
 )
 from medgan.handlers.ema import GeneratorEMA
 from medgan.handlers.loss_plot import LossPlotter
@@ -26,8 +23,5 @@ __all__ = [
     "RunSettings",
     "SampleGridSaver",
     "StagePreviewSaver",
-    "atomic_torch_save",
     "checkpoint_files",
-    "load_model_file",
-    "save_model_file",
 ]

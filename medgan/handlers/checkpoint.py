@@ -3,8 +3,9 @@
 A run owns its ``ckpt_dir``. Every ``save_every`` epochs and at the end, :class:`ResumableCheckpoint` writes
 ``checkpoint_<iteration>.pt`` (ignite ``Checkpoint`` with an atomic ``DiskSaver``: a killed process never leaves
 a half-written file) holding the networks, optimizers, trainer state, random-number state and the run's settings,
-and keeps the newest ``n_saved``. It also writes ``model_file`` (see :func:`save_model_file`): the networks'
-weights with the settings that built them, everything ``inference.json`` and ``ckpt_export`` need.
+and keeps the newest ``n_saved``. It also writes ``model_file`` (see :mod:`medgan.model_file`): a plain state dict
+of the generator to sample from, with the settings that built it beside it, everything ``inference.json`` and
+``ckpt_export`` need.
 
 When the run starts and ``ckpt_dir`` holds checkpoints, the newest is loaded (``weights_only=True``) and training
 continues from it; the same command after a kill resumes instead of starting over. A checkpoint whose settings
@@ -25,20 +26,12 @@ from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint, DiskSaver
 
 from medgan.errors import BadInputError
+from medgan.model_file import save_model_file
 
 CHECKPOINT_PREFIX = "checkpoint"
 CHECKPOINT_PATTERN = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)\.pt$")
 TEMPORARY_PREFIX = "tmp"  # tempfile's prefix, which ignite's atomic DiskSaver writes under before renaming
 logger = logging.getLogger(__name__)
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 class RunSettings:
@@ -82,33 +75,6 @@ class RandomState:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_model_file(path: str | os.PathLike, networks: Mapping[str, torch.nn.Module], run: RunSettings) -> None:
-    """Write ``{name: state_dict for each network, "bundle": ..., "settings": ...}`` atomically."""
-    content = {name: network.state_dict() for name, network in networks.items()}
-    content.update(run.state_dict())
-    atomic_torch_save(content, path)
-
-
-def load_model_file(path: str | os.PathLike, bundle: str) -> dict:
-    """A model file written by ``bundle`` (networks' state dicts, ``"bundle"``, ``"settings"``), read once with
-    ``weights_only=True``; a clear error for a missing file, another file type or another bundle's model."""
-    if not Path(path).is_file():
-        raise BadInputError(
-            f"no model file at {path}; train the {bundle} bundle first or set --ckpt_path to its model.pt."
-        )
-    content = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(content, Mapping) or "bundle" not in content:
-        raise BadInputError(
-            f"{path} is not a medgan model file; set --ckpt_path to the model.pt a medgan training wrote."
-        )
-    if content["bundle"] != bundle:
-        raise BadInputError(
-            f"{path} was trained with the {content['bundle']} bundle, not {bundle}; "
-            f"use the {content['bundle']} bundle's inference.json or a {bundle} model."
-        )
-    return dict(content)
-
-
 def checkpoint_files(ckpt_dir: str | os.PathLike) -> list[Path]:
     """The run's checkpoints in ``ckpt_dir``, oldest first."""
     folder = Path(ckpt_dir)
@@ -126,8 +92,10 @@ class ResumableCheckpoint:
         save_dict: everything with a ``state_dict`` to save and restore, e.g. networks, optimizers, handlers with
             state (loss history); the engine it is attached to (as ``"trainer"``), a :class:`RunSettings` and a
             :class:`RandomState` are added.
-        run_settings: the run's identity, checked on resume and stored in the model file.
-        model_networks: the networks written to ``model_file``, by the names inference loads them with.
+        run_settings: the run's identity, checked on resume.
+        model_network: the generator written to ``model_file`` (the EMA copy where the recipe keeps one).
+        model_settings: the architecture settings written beside it (``model_settings.json``); a ``num_stages``
+            entry is refreshed from ``model_network.num_stages`` at every save (ConSinGAN grows stage by stage).
         model_file: path of the model file; None to skip it.
         save_every: epochs between checkpoints.
         n_saved: how many checkpoints to keep.
@@ -141,7 +109,8 @@ class ResumableCheckpoint:
         ckpt_dir: str,
         save_dict: Mapping,
         run_settings: RunSettings,
-        model_networks: Mapping[str, torch.nn.Module] | None = None,
+        model_network: torch.nn.Module | None = None,
+        model_settings: Mapping | None = None,
         model_file: str | None = None,
         save_every: int = 1,
         n_saved: int = 2,
@@ -153,7 +122,10 @@ class ResumableCheckpoint:
         self.run_settings = run_settings
         self.save_dict = {**save_dict, "run_settings": run_settings, "random_state": RandomState()}
         self.save_every_iterations = save_every_iterations
-        self.model_networks = dict(model_networks or {})
+        if model_file is not None and model_network is None:
+            raise ValueError("ResumableCheckpoint needs model_network to write model_file.")
+        self.model_network = model_network
+        self.model_settings = dict(model_settings or {})
         self.model_file = model_file
         self.save_every = save_every
         self.rank = rank
@@ -222,4 +194,7 @@ class ResumableCheckpoint:
         if last is None or Path(last).name != f"{CHECKPOINT_PREFIX}_{engine.state.iteration}.pt":
             self._checkpoint(engine)
         if self.model_file is not None:
-            save_model_file(self.model_file, self.model_networks, self.run_settings)
+            settings = dict(self.model_settings)
+            if "num_stages" in settings and hasattr(self.model_network, "num_stages"):
+                settings["num_stages"] = int(self.model_network.num_stages)
+            save_model_file(self.model_file, self.model_network, self.run_settings.bundle, settings)
