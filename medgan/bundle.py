@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from medgan.errors import BadInputError
 
 
-def _config_files_from_argv(argv: list[str]) -> list[str]:
+def config_files_from_argv(argv: list[str]) -> list[str]:
     for index, arg in enumerate(argv):
         if arg == "--config_file" and index + 1 < len(argv):
             value = argv[index + 1]
@@ -21,11 +21,11 @@ def _config_files_from_argv(argv: list[str]) -> list[str]:
             value = arg.split("=", 1)[1]
         else:
             continue
-        return _split_config_files(value)
+        return split_config_files(value)
     return []
 
 
-def _split_config_files(value: str) -> list[str]:
+def split_config_files(value: str) -> list[str]:
     """``a.json,b.json`` or ``['a.json', 'b.json']`` (as MONAI takes ``--config_file``) -> the file names."""
     return [str(v) for v in ast.literal_eval(value)] if value.startswith("[") else value.split(",")
 
@@ -49,7 +49,7 @@ def _config_files_on_call_stack() -> list[str]:
         if frame.f_globals.get("__name__") == "monai.bundle.scripts":
             value = frame.f_locals.get("config_file_", frame.f_locals.get("config_file"))
             if isinstance(value, (str, Path)):
-                return _split_config_files(str(value))
+                return split_config_files(str(value))
             if isinstance(value, (list, tuple)) and value and isinstance(value[0], (str, Path)):
                 return [str(v) for v in value]
         frame = frame.f_back
@@ -63,7 +63,7 @@ def locate_bundle_root(default: str = ".") -> str:
     Found from the MONAI call on the call stack, else the first ``--config_file`` on the command line, else
     ``default``. ``--bundle_root`` overrides it.
     """
-    files = _config_files_on_call_stack() or _config_files_from_argv(sys.argv)
+    files = _config_files_on_call_stack() or config_files_from_argv(sys.argv)
     return _bundle_folder(files[0]) if files else default
 
 

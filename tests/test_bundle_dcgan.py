@@ -525,7 +525,7 @@ TRAINING_CASES = (  # each with --dataset_dir and overrides made by bad_input_ca
     "resume_other_image_size",
 )
 INFERENCE_CASES = {  # case -> (bundle of the inference.json, the checkpoint: "dcgan" model or None, phrases)
-    "checkpoint_of_other_bundle": ("sngan", "dcgan", ("dcgan bundle, not sngan",)),
+    "checkpoint_of_other_bundle": ("sngan", "dcgan", ("a dcgan model, not a sngan one",)),
     "missing_ckpt_path": ("dcgan", None, ("no model file", "--ckpt_path")),
 }
 BAD_INPUT_CASES = [*TRAINING_CASES, *INFERENCE_CASES]

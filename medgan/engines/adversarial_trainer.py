@@ -34,6 +34,7 @@ from torch.optim import Optimizer
 from medgan.engines.performance import channels_last, compile_network, to_channels_last
 from medgan.engines.precision import Precision, resolve_amp
 from medgan.losses import AdversarialLoss, gradient_penalty
+from medgan.utils import loss_terms
 
 
 def unwrap(network: nn.Module) -> nn.Module:
@@ -234,4 +235,5 @@ class AdversarialTrainer(Trainer):
                 scheduler.step()
         output = {"real": real, "fake": fake.detach()}
         output.update({name: value.detach() for name, value in {**d_terms, **g_terms}.items()})
+        output["loss"] = loss_terms(output)  # every term under MONAI's key, which --tracking mlflow logs
         return output

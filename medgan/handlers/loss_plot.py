@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from ignite.engine import Engine, Events  # noqa: E402
 
-from medgan.handlers.progress import loss_terms  # noqa: E402
+from medgan.utils import loss_terms  # noqa: E402
 
 
 class LossPlotter:

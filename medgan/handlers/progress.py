@@ -7,16 +7,7 @@ from collections.abc import Callable, Mapping
 from ignite.engine import Engine
 from ignite.handlers import ProgressBar as IgniteProgressBar
 
-
-def loss_terms(output: Mapping) -> dict[str, float]:
-    """Every scalar loss term of an iteration output, as floats: the 0-d entries named ``loss*`` (the adversarial and
-    reconstruction losses) or ``*penalty`` (gradient, R1, path-length, drift); what the progress bar shows,
-    TensorBoard receives and ``losses.csv`` records."""
-    return {
-        k: float(v)
-        for k, v in output.items()
-        if getattr(v, "ndim", 1) == 0 and (k.startswith("loss") or k.endswith("penalty"))
-    }
+from medgan.utils import loss_terms
 
 
 def progressive_status(output: Mapping) -> dict[str, float | str]:

@@ -1,0 +1,156 @@
+"""Strict bundle configs: a key the bundle does not have is refused, a boolean given as ``false`` means False.
+
+``python -m monai.bundle run ... --key value`` accepts any key (an unknown one is added to the config and ignored)
+and parses values with ``fire``, so ``--cbam false`` arrives as the truthy string ``"false"``. Every bundle's
+``initialize`` calls :func:`check_config_keys` second (after the brief-error hook), before anything is built or
+written. It compares the running config with the bundle's config files, both found from the MONAI call on the
+call stack:
+
+- a top-level key that no config file defines (and that MONAI's ``--tracking`` does not add) stops the run with
+  one sentence naming the closest real key, or the new name of a key medgan renamed;
+- a value given for a key whose default is a boolean must be a boolean or one of ``true/false``, ``yes/no``,
+  ``on/off``, ``1/0`` (any case), and is replaced by the boolean before the config is parsed further;
+- a value given for a key whose default is a number must be a number (``--batch_size two`` is one sentence).
+
+Expressions (``$...``) and references (``@...``) given on the command line are taken as they are.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+from typing import Any
+
+from monai.bundle import ConfigParser
+from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
+
+from medgan.bundle import config_files_from_argv, split_config_files
+from medgan.errors import BadInputError
+
+# keys an earlier medgan version used, with what to use now
+RENAMED = {
+    "z_dim": "latent_size",
+    "num_mapping_layers": "mapping_layers",
+    "beta1_adam": "adam_betas",
+    "betas_adam": "adam_betas",
+    "betas": "adam_betas",
+    "num_feature_maps": "num_features",
+    "num_feature_channels": "num_features",
+    "final_resolution": "image_size",
+    "fmap_base": "max_channels and channel_halving_resolution",
+    "fmap_max": "max_channels",
+    "mbstd_group_size": "minibatch_group_size",
+    "mbstd_num_channels": "minibatch_num_channels",
+    "epochs": "iterations_per_stage",
+    "batch_norm": "discriminator_batch_norm",
+    "image_channels": "channels",
+}
+REMOVED = {
+    "use_ema": "models/model.pt is now the EMA generator itself (the raw one is training state in checkpoints/)",
+    "weights_key": "models/model.pt is now a plain state dict",
+}
+# keys MONAI's --tracking adds to a config (MLflow's tracking_uri, experiment_name, ...)
+TRACKING_KEYS = frozenset(
+    key for settings in DEFAULT_EXP_MGMT_SETTINGS.values() for key in settings.get("configs", {})
+) | {"_meta_"}
+TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+WORD_VALUED = frozenset({"amp"})  # a boolean default that also takes words (amp: bf16, fp16), checked where used
+
+
+def _running_parser() -> ConfigParser | None:
+    """The ConfigParser that is evaluating this call's expression: a ``self`` on the call stack."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, ConfigParser):
+            return owner
+        frame = frame.f_back
+    return None
+
+
+def _running_config_files() -> list[str]:
+    """The config files of the MONAI call being run (``monai.bundle.scripts``' ``config_file`` argument), else the
+    command line's ``--config_file``; [] when neither is known (the configs are then not checked)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "monai.bundle.scripts":
+            value = frame.f_locals.get("config_file_", frame.f_locals.get("config_file"))
+            if isinstance(value, (str, Path)):
+                return split_config_files(str(value))
+            if isinstance(value, (list, tuple)) and value and all(isinstance(v, (str, Path)) for v in value):
+                return [str(v) for v in value]
+        frame = frame.f_back
+    return config_files_from_argv(sys.argv)
+
+
+def _is_expression(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] in ("$", "@", "%")
+
+
+def _unknown_key_sentence(key: str, known: list[str], bundle: str) -> str:
+    if key in RENAMED:
+        return f"--{key} was renamed: use --{RENAMED[key]} (see the {bundle} bundle's docs/README.md)."
+    if key in REMOVED:
+        return f"--{key} is gone: {REMOVED[key]}."
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean --{close[0]}?" if close else "its keys are listed in the bundle's docs/README.md."
+    return f"the {bundle} bundle has no key --{key}; {hint}"
+
+
+def checked_value(key: str, value: Any, default: Any) -> Any:
+    """``value`` given for ``key`` as the type of its ``default``: booleans from their usual words, whole numbers
+    for integer keys (a list too, for per-axis sizes), numbers for float keys.
+
+    Raises:
+        BadInputError: a value that is not of that type.
+    """
+    if _is_expression(value) or value is None or default is None or _is_expression(default):
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+            return value.strip().lower() in TRUE_WORDS
+        if key in WORD_VALUED:
+            return value
+        raise BadInputError(f"--{key} is true or false, not {value!r}; pass --{key} true or --{key} false.")
+    if isinstance(default, int):
+        if isinstance(value, (list, tuple)) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise BadInputError(f"--{key} is a whole number, not {value!r}; pass e.g. --{key} {default}.")
+    if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise BadInputError(f"--{key} is a number, not {value!r}; pass e.g. --{key} {default}.")
+    return value
+
+
+def _replace(parser: ConfigParser, key: str, value: Any) -> None:
+    """Set a top-level value while the parser is resolving ``initialize`` (``parser[key] = ...`` would reset the
+    resolver mid-way): the raw config and the parsed item both get it."""
+    parser.get()[key] = value
+    item = parser.ref_resolver.items.get(key)
+    if item is not None:
+        item.update_config(value)
+
+
+def check_config_keys() -> None:
+    """Refuse unknown keys and mistyped values of the running bundle config (see the module docstring); call it
+    from a bundle's ``initialize``."""
+    parser, files = _running_parser(), _running_config_files()
+    if parser is None or not files or not all(Path(f).is_file() for f in files):
+        return
+    defaults = ConfigParser.load_config_files([str(f) for f in files])
+    config = parser.get()
+    bundle = str(config.get("bundle_name", Path(files[0]).resolve().parent.parent.name))
+    for key in list(config):
+        if key not in defaults and key not in TRACKING_KEYS:
+            raise BadInputError(_unknown_key_sentence(key, sorted(defaults), bundle))
+        if key in defaults and config[key] != defaults[key]:
+            value = checked_value(key, config[key], defaults[key])
+            if value is not config[key]:
+                _replace(parser, key, value)

@@ -1,0 +1,112 @@
+"""Strict configs (medgan.config_keys): unknown and renamed keys are refused before anything is written, and
+booleans and numbers given as words (as ``fire`` passes ``--cbam false``) mean what they say. In process, through
+``monai.bundle.run`` as the command line calls it."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from helpers import bundle_copy, read_model, write_pngs
+from monai.bundle import run as run_bundle
+
+from medgan.config_keys import RENAMED, checked_value
+from medgan.errors import BadInputError, find_bad_input
+
+BUNDLES = ("consingan", "dcgan", "pggan", "sngan", "stylegan", "stylegan2")
+TINY_CONSINGAN = {"spatial_dims": 2, "num_scales": 3, "max_size": 16, "min_size": 8, "iterations_per_stage": 2,
+                  "num_features": 4, "num_layers": 2, "d_steps": 1, "g_steps": 1}  # fmt: skip
+
+
+def refusal(**call) -> str:
+    """The one sentence with which ``monai.bundle.run(**call)`` stops (MONAI wraps it in RuntimeErrors)."""
+    with pytest.raises(Exception) as caught:
+        run_bundle(**call)
+    bad_input = find_bad_input(caught.value)
+    assert bad_input is not None, caught.value
+    return str(bad_input)
+
+
+@pytest.fixture(autouse=True)
+def keep_excepthook(monkeypatch):
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("false", False), ("False", False), ("no", False), ("OFF", False), ("0", False), (0, False), (False, False),
+     ("true", True), ("Yes", True), ("on", True), ("1", True), (1, True), (True, True)],
+)  # fmt: skip
+def test_boolean_words_become_booleans(value, expected):
+    assert checked_value("cbam", value, True) is expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "default", "message"),
+    [("cbam", "maybe", True, "--cbam is true or false, not 'maybe'"),
+     ("cbam", 2, True, "--cbam is true or false"),
+     ("batch_size", "two", 16, "--batch_size is a whole number, not 'two'; pass e.g. --batch_size 16"),
+     ("batch_size", 2.5, 16, "whole number"),
+     ("batch_size", True, 16, "whole number"),
+     ("lr", "abc", 0.0002, "--lr is a number, not 'abc'")],
+)  # fmt: skip
+def test_values_of_another_type_are_one_sentence(key, value, default, message):
+    with pytest.raises(BadInputError, match=message):
+        checked_value(key, value, default)
+
+
+def test_numbers_lists_words_and_expressions_pass_where_they_belong():
+    assert checked_value("max_epochs", 3.0, 100) == 3 and isinstance(checked_value("max_epochs", 3.0, 100), int)
+    assert checked_value("image_size", [80, 96], 64) == [80, 96]  # per-axis sizes
+    assert checked_value("lr", 1, 0.0002) == 1
+    assert checked_value("amp", "bf16", False) == "bf16"  # amp takes precision words, checked where used
+    assert checked_value("batch_size", "$2 * 8", 16) == "$2 * 8"  # an expression is taken as it is
+    assert checked_value("dataset_dir", "/data", None) == "/data"
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_a_misspelt_key_is_refused_with_the_closest_key_before_anything_is_written(name, tmp_path):
+    bundle = bundle_copy(name, tmp_path)
+    output_dir = tmp_path / "run"
+    key = "num_sample" if name == "consingan" else "seeed"
+    sentence = refusal(run_id="training", config_file=str(bundle / "configs" / "train.json"),
+                       output_dir=str(output_dir), **{key: 3})  # fmt: skip
+    closest = "num_scales" if name == "consingan" else "seed"
+    assert sentence == f"the {name} bundle has no key --{key}; did you mean --{closest}?"
+    assert not output_dir.exists()
+
+
+def test_a_renamed_key_names_its_new_name(tmp_path):
+    bundle = bundle_copy("stylegan2", tmp_path)
+    sentence = refusal(run_id="training", config_file=str(bundle / "configs" / "train.json"), z_dim=64)
+    assert sentence.startswith("--z_dim was renamed: use --latent_size")
+    sentence = refusal(run_id="inferring", config_file=str(bundle / "configs" / "inference.json"), use_ema=False)
+    assert sentence.startswith("--use_ema is gone: models/model.pt is now the EMA generator")
+    assert set(RENAMED.values()).isdisjoint(RENAMED)  # no new name is itself an old one
+
+
+def test_cbam_false_turns_cbam_off(tmp_path):
+    """``--cbam false`` (a string from fire) trains a generator without CBAM; before, the truthy string kept it on."""
+    bundle = bundle_copy("consingan", tmp_path)
+    image = write_pngs(tmp_path / "image", 1, shape=(20, 24)) / "image_00_L.png"
+    output_dir = tmp_path / "run"
+    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), output_dir=str(output_dir),
+               image=str(image), cbam="false", **TINY_CONSINGAN)  # fmt: skip
+    model, meta = read_model(output_dir)
+    assert meta["settings"]["cbam"] is False
+    assert not any("attention" in key or "cbam" in key for key in model)
+
+
+def test_overwrite_false_in_inference_does_not_overwrite(tmp_path):
+    bundle = bundle_copy("dcgan", tmp_path)
+    output_dir = tmp_path / "run"
+    pngs = write_pngs(tmp_path / "pngs", 4)
+    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), output_dir=str(output_dir),
+               dataset_dir=str(pngs), num_features=2, batch_size=4, max_epochs=1)  # fmt: skip
+    samples = tmp_path / "samples"
+    infer = {"config_file": str(bundle / "configs" / "inference.json"), "ckpt_path": str(output_dir / "model.pt"),
+             "output_dir": str(samples), "num_samples": 1}  # fmt: skip
+    run_bundle("inferring", **infer)
+    before = (samples / "sample_0000.png").read_bytes()
+    assert "pass --overwrite true" in refusal(run_id="inferring", **infer, seed=5, overwrite="false")
+    assert (samples / "sample_0000.png").read_bytes() == before
