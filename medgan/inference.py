@@ -25,11 +25,12 @@ def write_image(
     affine: np.ndarray | None = None,
     intensity_range: tuple[float, float] | None = None,
 ) -> Path:
-    """Write one generated image (C, *spatial), values in [-1, 1]: an 8-bit PNG for 2D; for 3D a float32 NIfTI
-    with ``affine`` (identity if None) and values mapped back to ``intensity_range`` (kept in [-1, 1] if None)."""
+    """Write one generated image (C, *spatial), values in [-1, 1]: a PNG for 2D (see :func:`png_picture`); for 3D
+    a float32 NIfTI with ``affine`` (identity if None) and values mapped back to ``intensity_range`` (kept in
+    [-1, 1] if None)."""
     if image.dim() == 3:
         path = path.with_suffix(".png")
-        save_png(preview_tile(image), str(path))
+        save_png(png_picture(image, intensity_range), str(path))
         return path
     path = path.with_suffix(".nii.gz")
     image = image.float().cpu()
@@ -39,6 +40,22 @@ def write_image(
     array = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
     nib.save(nib.Nifti1Image(array, np.eye(4) if affine is None else np.asarray(affine)), str(path))
     return path
+
+
+def png_picture(image: torch.Tensor, intensity_range: tuple[float, float] | None = None) -> np.ndarray:
+    """A 2D image (C, H, W) in [-1, 1] as PNG pixels (H, W[, C]) in the training image's units: mapped back to
+    ``intensity_range`` and rounded, 8-bit when that range fits 0..255 (an 8-bit source), 16-bit (one channel)
+    when it fits 0..65535; otherwise (no range, negative or larger values, which a PNG cannot hold) -1..1 is
+    stretched over 0..255 as a display image."""
+    if intensity_range is not None:
+        low, high = (float(v) for v in intensity_range)
+        channels = image.shape[0]
+        dtype = np.uint8 if low >= 0 and high <= 255 else np.uint16 if low >= 0 and high <= 65535 else None
+        if dtype is not None and (dtype is np.uint8 or channels == 1):
+            values = denormalize(image.detach().float().cpu(), low, high).numpy()
+            array = np.clip(np.rint(values), 0, np.iinfo(dtype).max).astype(dtype)
+            return array[0] if channels == 1 else np.moveaxis(array, 0, -1)
+    return preview_tile(image)
 
 
 def resampled_affine(affine: np.ndarray, image_shape: list[int], output_shape: list[int]) -> np.ndarray:

@@ -3,13 +3,18 @@ one ``<name>/`` folder, which ``python -m monai.bundle download --name <name> --
 
 What goes in: every file of the bundle folder except what runs write there, i.e. ``output/``, ``eval/``, hidden
 files, ``__pycache__`` and everything in ``models/`` but the trained ``model.pt`` and exported ``model.ts``
-(checkpoints, sample previews, TensorBoard logs and loss plots stay home). Files listed in ``large_files.json``
-are left out: a user fetches them with ``python -m monai.bundle download_large_files --bundle_path <folder>``.
+(checkpoints, sample previews, TensorBoard logs and loss plots stay home). Files listed in ``large_files.yml``
+(the model zoo's name; ``large_files.yaml`` or ``.json`` also) are left out: a user fetches them with
+``python -m monai.bundle download_large_files --bundle_path <folder>``.
+
+The zip is reproducible: entries in sorted order with a fixed date (1980-01-01) and permissions, so two clones of
+the same bundle pack to the same bytes and checksum. An existing zip is not replaced unless ``--overwrite true``.
 
 The checks, each refused with one sentence (:class:`medgan.errors.BadInputError`): a ``LICENSE``,
 ``configs/metadata.json`` valid against the MONAI metadata schema shipped with medgan, its ``version`` in its
-``changelog``, ``medgan`` in its ``required_packages_version``, ``docs/README.md``, and no file over
-:data:`MAX_FILE_BYTES` unless ``large_files.json`` lists it with its path, url and hash.
+``changelog``, ``medgan`` in its ``required_packages_version``, ``docs/README.md``, no symbolic link (its
+target, perhaps outside the bundle, would be packed), and no file over :data:`MAX_FILE_BYTES` unless the
+large-files list names it with its path, url and hash.
 """
 
 from __future__ import annotations
@@ -17,17 +22,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
+import yaml
 
 from medgan.errors import BadInputError
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "bundle_schema" / "meta_schema_20240725.json"
 MAX_FILE_BYTES = 25 * 1024 * 1024  # the MONAI model zoo's limit for a file kept in the bundle itself
-LARGE_FILES = "large_files.json"
+LARGE_FILES_NAMES = ("large_files.yml", "large_files.yaml", "large_files.json")  # what download_large_files reads
+LARGE_FILES = LARGE_FILES_NAMES[0]  # the name a refusal suggests
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold: a fixed one makes zips reproducible
+ZIP_FILE_MODE = 0o644
 REQUIRED_FILES = ("LICENSE", "configs/metadata.json", "docs/README.md")
 RUN_OUTPUT_FOLDERS = ("output", "eval")  # what inference and evaluation write into a bundle
 MODEL_FILES = ("model.pt", "model_settings.json", "model.ts")  # the only files of models/ that are shipped
@@ -97,17 +107,27 @@ def read_metadata(bundle_dir: Path) -> dict:
 
 
 def read_large_files(bundle_dir: Path) -> dict[Path, dict]:
-    """The entries of ``large_files.json`` (``{"large_files": [{"path", "url", "hash_val", "hash_type"}]}``, the
-    format ``monai.bundle download_large_files`` reads) by absolute path; a listed file present here must have the
-    listed hash, so that a user downloads the same file."""
-    listing = bundle_dir / LARGE_FILES
-    if not listing.is_file():
+    """The entries of the bundle's ``large_files.yml`` / ``.yaml`` / ``.json`` (``{"large_files": [{"path", "url",
+    "hash_val", "hash_type"}]}``, what ``monai.bundle download_large_files`` reads) by absolute path; a listed file
+    present here must have the listed hash, so that a user downloads the same file."""
+    listings = [bundle_dir / name for name in LARGE_FILES_NAMES if (bundle_dir / name).is_file()]
+    if not listings:
         return {}
-    try:
-        entries = json.loads(listing.read_text())["large_files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+    if len(listings) > 1:
         raise BadInputError(
-            f'{listing} must be JSON of the form {{"large_files": [{{"path": ..., "url": ..., "hash_val": ..., '
+            f"{bundle_dir} has {' and '.join(p.name for p in listings)}; keep one large-files list "
+            "(download_large_files reads only one)."
+        )
+    listing = listings[0]
+    try:
+        text = listing.read_text()
+        entries = (json.loads(text) if listing.suffix == ".json" else yaml.safe_load(text))["large_files"]
+        if not isinstance(entries, list):
+            raise TypeError
+    except (json.JSONDecodeError, yaml.YAMLError, KeyError, TypeError):
+        kind = "JSON" if listing.suffix == ".json" else "YAML"
+        raise BadInputError(
+            f'{listing} must be {kind} of the form {{"large_files": [{{"path": ..., "url": ..., "hash_val": ..., '
             '"hash_type": "md5"}]}; fix it and pack again.'
         ) from None
     found = {}
@@ -142,9 +162,14 @@ def check_bundle(bundle_dir: str | os.PathLike, models: bool = True) -> BundleCo
     meta = read_metadata(bundle_dir)
     large = read_large_files(bundle_dir)
     files, left_out, oversize = [], [], []
-    for path in sorted(p for p in bundle_dir.rglob("*") if p.is_file()):
+    for path in sorted(p for p in bundle_dir.rglob("*") if p.is_file() or p.is_symlink()):
         if not _is_packed(path.relative_to(bundle_dir), models):
             continue
+        if path.is_symlink() or any(parent.is_symlink() for parent in path.relative_to(bundle_dir).parents[:-1]):
+            raise BadInputError(
+                f"{path} is a symbolic link; pack copies files only (a link's target may lie outside the bundle): "
+                "replace it by the file itself or remove it."
+            )
         if path.resolve() in large:
             left_out.append(path)
         elif path.stat().st_size > MAX_FILE_BYTES:
@@ -169,13 +194,32 @@ def _as_bool(value: bool | str, name: str) -> bool:
     raise BadInputError(f"--{name} is {value!r}; set it to true or false.")
 
 
-def pack(bundle: str, out: str = ".", models: bool | str = True) -> str:
+def write_zip(target: Path, root_name: str, bundle_dir: Path, files: list[Path]) -> None:
+    """Zip ``files`` under ``root_name/`` reproducibly (sorted, fixed date and mode) through a temporary file that
+    is renamed to ``target`` when complete."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(files, key=lambda p: p.relative_to(bundle_dir).as_posix()):
+                entry = zipfile.ZipInfo(f"{root_name}/{path.relative_to(bundle_dir).as_posix()}", ZIP_DATE)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                entry.external_attr = (0o100000 | ZIP_FILE_MODE) << 16  # a regular file, rw-r--r--
+                with open(path, "rb") as source, archive.open(entry, "w") as destination:
+                    shutil.copyfileobj(source, destination, 1 << 20)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def pack(bundle: str, out: str = ".", models: bool | str = True, overwrite: bool | str = False) -> str:
     """Check the bundle folder ``bundle`` and write ``<out>/<name>_v<version>.zip`` holding ``<name>/...``.
 
     Args:
         bundle: the bundle folder, e.g. ``bundles/consingan``.
         out: the folder the zip goes to (created if missing).
-        models: ship ``models/model.pt`` and ``models/model.ts`` if the bundle has them (``true``/``false``).
+        models: ship ``models/model.pt``, ``models/model_settings.json`` and ``models/model.ts`` if the bundle has
+            them (``true``/``false``).
+        overwrite: replace a zip of the same name in ``out`` (``true``/``false``); refused otherwise.
 
     Returns:
         the path of the zip written.
@@ -185,9 +229,10 @@ def pack(bundle: str, out: str = ".", models: bool | str = True) -> str:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{contents.name}_v{contents.version}.zip"
-    partial = target.with_name(f".{target.name}.tmp")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in contents.files:
-            archive.write(path, f"{contents.name}/{path.relative_to(bundle_dir).as_posix()}")
-    os.replace(partial, target)
+    if target.exists() and not _as_bool(overwrite, "overwrite"):
+        raise BadInputError(
+            f"{target} already exists; pass --overwrite true to replace it, or --out another folder "
+            "(or raise the version in metadata.json)."
+        )
+    write_zip(target, contents.name, bundle_dir, contents.files)
     return str(target)

@@ -68,9 +68,13 @@ def infer(bundle_dir: Path, model: Path, output_dir: Path, **overrides: object) 
     return run_bundle("run", "inferring", config_file=config, ckpt_path=model, output_dir=output_dir, **overrides)
 
 
-def model_weights(path: Path) -> dict[str, torch.Tensor]:
-    model = torch.load(path, map_location="cpu", weights_only=True)
-    return {f"{net}.{k}": v for net in ("generator", "discriminator") for k, v in model[net].items()}
+def model_weights(output_dir: Path) -> dict[str, torch.Tensor]:
+    """The EMA generator of ``model.pt`` and the raw generator and critic of the run's newest checkpoint."""
+    weights = {f"model.{k}": v for k, v in read_model(output_dir)[0].items()}
+    newest = max((output_dir / "checkpoints").glob("checkpoint_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    state = torch.load(newest, map_location="cpu", weights_only=True)
+    weights.update({f"{net}.{k}": v for net in ("generator", "discriminator") for k, v in state[net].items()})
+    return weights
 
 
 @dataclass
@@ -174,7 +178,7 @@ def check_kill_and_resume(runs: Runs) -> None:
     assert_ok(runs.resumed)
     assert "resumed from" in runs.resumed.stdout + runs.resumed.stderr, describe(runs.resumed)
     assert loss_iterations(runs.killed_output_dir) == list(range(1, ITERATIONS + 1))
-    expected, actual = model_weights(runs.output_dir / "model.pt"), model_weights(runs.killed_output_dir / "model.pt")
+    expected, actual = model_weights(runs.output_dir), model_weights(runs.killed_output_dir)
     assert [name for name in expected if not torch.equal(expected[name], actual[name])] == []
 
 

@@ -346,6 +346,9 @@ def test_run_training_writes_outputs(trained, bundle):
     run = trained[bundle]
     run.assert_trained()
     assert_training_outputs(run.output_dir, bundle)
+    # MONAI's StatsHandler puts every loss term into the log, as often as losses.csv records them
+    logged = [line for line in log_of(run.first).splitlines() if "Iter: " in line and " -- loss_d: " in line]
+    assert len(logged) == ITERATIONS_PER_EPOCH and "loss_g: " in logged[-1], describe(run.first)
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)

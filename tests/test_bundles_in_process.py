@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import bundle_copy, loss_iterations, write_pngs
@@ -127,6 +129,10 @@ def test_train_infer_export(name, tmp_path):
     assert {p.name for p in samples_dir.iterdir()} == {"sample_0000.png", "sample_0001.png", "samples.png"}
     with Image.open(samples_dir / "sample_0000.png") as image:
         assert image.size == case.image_size
+        pixels = np.asarray(image)
+    if name == "consingan":  # a single-image model writes its samples in the training image's intensity units
+        low, high = settings["settings"]["intensity_range"]
+        assert math.floor(low) <= pixels.min() and pixels.max() <= math.ceil(high) < 255
 
     scripted, eager = scripted_and_eager(bundle, output_dir / "model.pt", case, tmp_path / "model.ts")
     if name == "consingan":
@@ -163,8 +169,8 @@ def test_every_trainer_takes_the_speed_switches_from_the_config(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_tensorboard_writes_on_rank_0_only(name, tmp_path):
-    """The TensorBoard handler is ``_disabled_`` off rank 0 and leaves the handler list (no None in it)."""
+def test_tensorboard_and_the_log_write_on_rank_0_only(name, tmp_path):
+    """The TensorBoard and log handlers are ``_disabled_`` off rank 0 and leave the handler list (no None in it)."""
     bundle = bundle_copy(name, tmp_path)
     kinds = {}
     for rank in (0, 1):
@@ -172,8 +178,9 @@ def test_tensorboard_writes_on_rank_0_only(name, tmp_path):
         parser.read_config(str(bundle / "configs" / "train.json"))
         parser.update({"bundle_root": str(bundle), "output_dir": str(tmp_path / "run"), "rank": rank})
         kinds[rank] = [type(handler).__name__ for handler in parser.get_parsed_content("train#handlers")]
-    assert "TensorBoardStatsHandler" in kinds[0] and "TensorBoardStatsHandler" not in kinds[1]
-    assert "NoneType" not in kinds[1] and len(kinds[1]) == len(kinds[0]) - 1
+    for logger in ("TensorBoardStatsHandler", "StatsHandler"):
+        assert logger in kinds[0] and logger not in kinds[1]
+    assert "NoneType" not in kinds[1] and len(kinds[1]) == len(kinds[0]) - 2
 
 
 @pytest.mark.parametrize("name", ["dcgan", "stylegan2"])

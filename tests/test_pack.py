@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -184,3 +185,43 @@ def test_listed_large_file_is_left_out_and_its_hash_checked(clean, tmp_path):
 )
 def test_every_repository_bundle_passes_the_checks(bundle):
     assert check_bundle(bundle, models=False).files
+
+
+def test_large_files_yml_as_the_model_zoo_writes_it(clean, tmp_path):
+    big = oversize(clean)
+    md5 = hashlib.md5(big.read_bytes()).hexdigest()
+    (clean / "large_files.yml").write_text(
+        f"large_files:\n  - path: docs/scan.nii.gz\n    url: https://example.org/scan.nii.gz\n"
+        f"    hash_val: {md5}\n    hash_type: md5\n"
+    )
+    assert check_bundle(clean).large_files == [big]
+    (clean / "large_files.json").write_text('{"large_files": []}')
+    with pytest.raises(BadInputError, match="has large_files.yml and large_files.json; keep one"):
+        check_bundle(clean)
+
+
+def test_two_clones_pack_to_the_same_bytes(tmp_path):
+    first, second = bundle_copy("dcgan", tmp_path / "a"), bundle_copy("dcgan", tmp_path / "b")
+    os.utime(second / "LICENSE", (1_000_000_000, 1_000_000_000))  # another checkout time
+    (second / "docs" / "README.md").chmod(0o600)
+    zips = [Path(pack(str(bundle), str(tmp_path / name))) for bundle, name in ((first, "za"), (second, "zb"))]
+    assert zips[0].read_bytes() == zips[1].read_bytes()
+    names = zipfile.ZipFile(zips[0]).namelist()
+    assert names == sorted(names)
+
+
+def test_a_symbolic_link_is_refused(clean, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the bundle")
+    (clean / "docs" / "notes.txt").symlink_to(secret)
+    with pytest.raises(BadInputError, match="notes.txt is a symbolic link"):
+        pack(str(clean), str(tmp_path / "dist"))
+
+
+def test_an_existing_zip_is_not_replaced_without_overwrite(clean, tmp_path):
+    target = Path(pack(str(clean), str(tmp_path)))
+    target.write_bytes(b"a colleague's zip")
+    with pytest.raises(BadInputError, match="already exists; pass --overwrite true"):
+        pack(str(clean), str(tmp_path))
+    assert target.read_bytes() == b"a colleague's zip"
+    assert zipfile.ZipFile(pack(str(clean), str(tmp_path), overwrite="true")).namelist()

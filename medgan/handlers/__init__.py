@@ -8,7 +8,7 @@ from medgan.handlers.checkpoint import (
 )
 from medgan.handlers.ema import GeneratorEMA
 from medgan.handlers.loss_plot import LossPlotter
-from medgan.handlers.progress import ProgressBar
+from medgan.handlers.progress import ProgressBar, every_iterations
 from medgan.handlers.progressive import ResolutionPreviewSaver
 from medgan.handlers.samples import SampleGridSaver
 from medgan.handlers.stage_preview import StagePreviewSaver
@@ -24,4 +24,5 @@ __all__ = [
     "SampleGridSaver",
     "StagePreviewSaver",
     "checkpoint_files",
+    "every_iterations",
 ]

@@ -35,3 +35,11 @@ class ProgressBar(IgniteProgressBar):
     def attach(self, engine: Engine, *args, **kwargs) -> None:  # type: ignore[override]
         if self.rank == 0:
             super().attach(engine, output_transform=self.output_transform)
+
+
+def every_iterations(interval: int) -> Callable[[Engine, int], bool]:
+    """An ignite event filter true on every ``interval``-th iteration, for MONAI's ``StatsHandler(iteration_log=)``
+    (which takes a bool or such a filter), so the log gets the loss terms as often as ``losses.csv``."""
+    if interval < 1:
+        raise ValueError(f"interval must be at least 1, got {interval}")
+    return lambda engine, iteration: iteration % interval == 0
