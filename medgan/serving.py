@@ -96,8 +96,9 @@ class BundleGenerator:
 
 class TorchScriptGenerator:
     """An exported generator (``model.ts``) with the bundle's ``metadata.json``: the latent it takes is the
-    metadata's first input, ``num_channels`` x ``spatial_shape``; symbolic spatial sizes (ConSinGAN's ``H_0``, ...)
-    are read from the module's ``stage_shapes`` buffer, which medgan's single-image generators export."""
+    metadata's input (``inputs#image``, the key MONAI's ``verify_net_in_out`` reads), ``num_channels`` x
+    ``spatial_shape``; sizes given as ``"*"`` (ConSinGAN's coarsest stage, set by the training image) are read from
+    the module's ``stage_shapes`` buffer, which medgan's single-image generators export."""
 
     def __init__(self, model_file: str | Path, metadata_file: str | Path) -> None:
         for path in (model_file, metadata_file):
