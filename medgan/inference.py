@@ -17,6 +17,8 @@ from medgan.visualize import preview_grid, preview_tile, save_png
 
 logger = logging.getLogger(__name__)
 SAMPLE_PREFIX = "sample_"
+SAMPLE_GRID = "samples.png"
+SAMPLE_PATTERNS = (f"{SAMPLE_PREFIX}*", SAMPLE_GRID)  # what one inference writes, and a second one would replace
 
 
 def write_image(
@@ -72,17 +74,19 @@ def resampled_affine(affine: np.ndarray, image_shape: list[int], output_shape: l
 def check_output_dir(
     output_dir: str | Path,
     overwrite: bool,
-    patterns: Sequence[str] = (f"{SAMPLE_PREFIX}*",),
+    patterns: Sequence[str] = SAMPLE_PATTERNS,
     what: str = "generated samples",
+    create: bool = True,
 ) -> Path:
-    """Create ``output_dir``; refuse one that already holds files matching ``patterns`` (earlier ``what``) unless
-    ``overwrite``, so nothing a user had is overwritten without being asked."""
+    """Create ``output_dir`` (unless not ``create``); refuse one that already holds files matching ``patterns``
+    (earlier ``what``) unless ``overwrite``, so nothing a user had is overwritten without being asked."""
     folder = Path(output_dir)
     if not overwrite and folder.is_dir() and any(next(folder.glob(pattern), None) for pattern in patterns):
         raise BadInputError(
             f"{folder} already holds {what}; set --output_dir to a new folder or pass --overwrite true."
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -137,15 +141,21 @@ def generate_and_save(
     """Write ``num_samples`` images ``sample_0000.png`` (or ``.nii.gz``) and a preview grid ``samples.png``.
 
     The images are :func:`generate_samples`' (the same seed gives the same images, also in evaluation);
-    ``affine`` and ``intensity_range`` go to :func:`write_image`.
+    ``affine`` and ``intensity_range`` go to :func:`write_image`. The folder is created only once the images
+    exist (a failed generation leaves nothing); with ``overwrite``, the earlier samples and grid are removed
+    first, so the folder never mixes two runs' samples.
     """
-    folder = check_output_dir(output_dir, overwrite)
+    folder = check_output_dir(output_dir, overwrite, create=False)
     images = generate_samples(generator, latent_shape, num_samples, seed, batch_size, generate)
+    for pattern in SAMPLE_PATTERNS if folder.is_dir() else ():
+        for earlier in folder.glob(pattern):
+            earlier.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
     paths = [
         write_image(image, folder / f"{SAMPLE_PREFIX}{i:04d}", affine, intensity_range)
         for i, image in enumerate(images)
     ]
-    save_png(preview_grid(images), str(folder / "samples.png"))
+    save_png(preview_grid(images), str(folder / SAMPLE_GRID))
     logger.info(f"wrote {num_samples} samples and a preview grid to {folder}")
     return paths
 

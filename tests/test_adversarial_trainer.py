@@ -142,3 +142,11 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     _checkpointed(tmp_path, max_epochs=1).run()
     with pytest.raises(BadInputError, match="image_size=64"):
         _checkpointed(tmp_path, max_epochs=2, settings={"image_size": 128}).run()
+
+
+def test_a_model_without_its_run_is_not_overwritten(tmp_path):
+    """A folder holding a model.pt but no checkpoints (a downloaded bundle's models/) is refused, the model kept."""
+    (tmp_path / "model.pt").write_bytes(b"a shipped model")
+    with pytest.raises(BadInputError, match="holds no run to resume .* set --output_dir to a new folder"):
+        _checkpointed(tmp_path, max_epochs=1)
+    assert (tmp_path / "model.pt").read_bytes() == b"a shipped model"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
-from medgan.inference import png_picture, write_image
+from medgan.errors import BadInputError
+from medgan.inference import generate_and_save, png_picture, write_image
 
 
 def test_an_8_bit_training_range_gives_an_8_bit_png_in_that_range(tmp_path):
@@ -40,3 +42,21 @@ def test_a_3d_sample_is_nifti_in_intensity_units_with_the_affine(tmp_path):
     assert path.name == "sample.nii.gz" and written.shape == (2, 3, 4)
     np.testing.assert_allclose(written.get_fdata(), 20.0)
     np.testing.assert_array_equal(written.affine, affine)
+
+
+def test_samples_are_not_replaced_or_mixed(tmp_path):
+    """A folder holding samples (or only a user's samples.png) is refused; with overwrite the earlier samples go
+    first, so fewer new samples do not sit beside old ones; a failed generation creates no folder."""
+    generator = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Unflatten(1, (1, 4, 4)), torch.nn.Tanh())
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "samples.png").write_bytes(b"the user's own figure")
+    with pytest.raises(BadInputError, match="already holds generated samples"):
+        generate_and_save(generator, [4], 3, str(folder))
+    assert (folder / "samples.png").read_bytes() == b"the user's own figure"
+    generate_and_save(generator, [4], 3, str(folder), overwrite=True)
+    generate_and_save(generator, [4], 1, str(folder), overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["sample_0000.png", "samples.png"]
+    with pytest.raises(RuntimeError):
+        generate_and_save(generator, [5], 1, str(tmp_path / "failed"))  # wrong latent size
+    assert not (tmp_path / "failed").exists()

@@ -141,6 +141,11 @@ class ResumableCheckpoint:
         if files:
             self._newest = (files[-1], torch.load(files[-1], map_location="cpu", weights_only=True))
             self.run_settings.load_state_dict(self._newest[1]["run_settings"])
+        elif self.model_file is not None and Path(self.model_file).exists():
+            raise BadInputError(
+                f"{self.model_file} exists but {self.ckpt_dir} holds no run to resume (a downloaded or shared model); "
+                "set --output_dir to a new folder to train, so that model is kept."
+            )
 
     def _remove_interrupted_writes(self) -> None:
         """Delete the temporary files of checkpoint writes that a killed process left (ignite's ``DiskSaver``
