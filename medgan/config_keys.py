@@ -13,6 +13,7 @@ call stack:
 - a value given for a key whose default is a number must be a number (``--batch_size two`` is one sentence).
 
 Expressions (``$...``) and references (``@...``) given on the command line are taken as they are.
+:func:`recipe_settings` gives the settings a checkpoint records, so that a resumed run refuses any change of them.
 """
 
 from __future__ import annotations
@@ -127,6 +128,38 @@ def checked_value(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise BadInputError(f"--{key} is a number, not {value!r}; pass e.g. --{key} {default}.")
     return value
+
+
+# top-level keys a resumed run may change: where the run lives and runs, how often it saves, logs and previews, how
+# long it trains; every other setting of the recipe defines the run's result and must stay as the run began
+RESUMABLE_KEYS = frozenset({
+    "bundle_root", "output_dir", "device", "num_workers", "max_epochs", "save_every", "save_every_iterations",
+    "sample_every", "sample_every_iterations", "num_preview_samples", "log_every", "rank",
+})  # fmt: skip
+STRUCTURE_KEYS = frozenset({"imports", "initialize", "training", "run", "finalize", "train"})
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def recipe_settings() -> dict:
+    """Every top-level setting of the running train config that defines a run's result, as written (booleans as
+    checked by :func:`check_config_keys`): all plain values (no expressions) but :data:`RESUMABLE_KEYS`.
+    A checkpoint stores them; a resume with one of them changed (``lr``, ``loss``, ``seed``, ``amp``) is refused."""
+    parser = _running_parser()
+    if parser is None:
+        return {}
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in parser.get().items()
+        if key not in RESUMABLE_KEYS | STRUCTURE_KEYS | TRACKING_KEYS
+        and not key.startswith("_")
+        and _is_plain(value)
+        and not _is_expression(value)  # the config's own wiring (images, networks), the same in every run
+    }
 
 
 def _replace(parser: ConfigParser, key: str, value: Any) -> None:

@@ -110,3 +110,19 @@ def test_overwrite_false_in_inference_does_not_overwrite(tmp_path):
     before = (samples / "sample_0000.png").read_bytes()
     assert "pass --overwrite true" in refusal(run_id="inferring", **infer, seed=5, overwrite="false")
     assert (samples / "sample_0000.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("change", [{"lr": 0.001}, {"loss": "hinge"}, {"seed": 3}, {"amp": "bf16"}, {"d_steps": 2}])
+def test_resuming_with_another_recipe_is_refused_and_changes_nothing(change, tmp_path):
+    bundle = bundle_copy("dcgan", tmp_path)
+    output_dir = tmp_path / "run"
+    train = {"run_id": "training", "config_file": str(bundle / "configs" / "train.json"), "output_dir": str(output_dir),
+             "dataset_dir": str(write_pngs(tmp_path / "pngs", 4)), "num_features": 2, "batch_size": 4}  # fmt: skip
+    run_bundle(**train, max_epochs=1)
+    before = {p.name: p.read_bytes() for p in (output_dir / "checkpoints").iterdir()}
+    key, value = next(iter(change.items()))
+    sentence = refusal(**train, max_epochs=2, **change)
+    assert f"holds a run trained with {key}=" in sentence and f"(now {value!r})" in sentence
+    assert {p.name: p.read_bytes() for p in (output_dir / "checkpoints").iterdir()} == before
+    run_bundle(**train, max_epochs=2, log_every=2, save_every=2)  # how long, how often: free to change
+    assert read_model(output_dir)[1]["settings"]["num_features"] == 2
