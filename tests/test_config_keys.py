@@ -4,13 +4,14 @@ booleans and numbers given as words (as ``fire`` passes ``--cbam false``) mean w
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
-from helpers import bundle_copy, read_model, write_pngs
+from helpers import REPO_ROOT, bundle_copy, read_model, write_pngs
 from monai.bundle import run as run_bundle
 
-from medgan.config_keys import RENAMED, checked_value
+from medgan.config_keys import REMOVED, RENAMED, checked_value
 from medgan.errors import BadInputError, find_bad_input
 
 BUNDLES = ("consingan", "dcgan", "pggan", "sngan", "stylegan", "stylegan2")
@@ -126,3 +127,38 @@ def test_resuming_with_another_recipe_is_refused_and_changes_nothing(change, tmp
     assert {p.name: p.read_bytes() for p in (output_dir / "checkpoints").iterdir()} == before
     run_bundle(**train, max_epochs=2, log_every=2, save_every=2)  # how long, how often: free to change
     assert read_model(output_dir)[1]["settings"]["num_features"] == 2
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_no_bundle_uses_an_old_name(name):
+    """One name for one thing: no config of any bundle has a key medgan renamed or removed."""
+    for config in ("train.json", "inference.json", "evaluate.json", "multi_gpu_train.json"):
+        keys = set(json.loads((REPO_ROOT / "bundles" / name / "configs" / config).read_text()))
+        assert not keys & (RENAMED.keys() | REMOVED.keys()), (config, keys & (RENAMED.keys() | REMOVED.keys()))
+
+
+def shared_train_keys() -> dict[str, set[str]]:
+    """The settings (plain top-level values, no wiring) of each train.json, by key, shared by two or more bundles."""
+    wiring = {"imports", "initialize", "training", "run", "train", "model_settings", "network_def", "run_settings",
+              "bundle_name", "bundle_root", "rank"}  # fmt: skip
+    found: dict[str, set[str]] = {}
+    for name in BUNDLES:
+        config = json.loads((REPO_ROOT / "bundles" / name / "configs" / "train.json").read_text())
+        for key, value in config.items():
+            expression = isinstance(value, str) and value.startswith(("$", "@")) and key not in ("device", "output_dir")
+            if key not in wiring and not key.endswith("_def") and not isinstance(value, dict) and not expression:
+                found.setdefault(key, set()).add(name)
+    return {key: names for key, names in found.items() if len(names) > 1}
+
+
+def test_the_readme_lists_every_shared_key_with_its_bundles():
+    """A key that two bundles share is in the README's table with exactly those bundles, so a second name for one
+    setting (or a key dropped from one bundle) shows up here."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme.split("### Shared keys", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3:
+            rows[cells[0].strip("`")] = set(BUNDLES) if cells[1] == "all" else {n.strip() for n in cells[1].split(",")}
+    assert rows == shared_train_keys()
