@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from monai.bundle import ConfigParser
-from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
+from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS, ID_SEP_KEY
 
 from medgan.bundle import config_files_from_argv, split_config_files
 from medgan.errors import BadInputError
@@ -55,6 +55,7 @@ REMOVED = {
 TRACKING_KEYS = frozenset(
     key for settings in DEFAULT_EXP_MGMT_SETTINGS.values() for key in settings.get("configs", {})
 ) | {"_meta_"}
+TRACKING_OUTPUT_TRANSFORM = DEFAULT_EXP_MGMT_SETTINGS["mlflow"]["configs"]["trainer"]["output_transform"]
 TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 WORD_VALUED = frozenset({"amp"})  # a boolean default that also takes words (amp: bf16, fp16), checked where used
@@ -162,13 +163,28 @@ def recipe_settings() -> dict:
     }
 
 
-def _replace(parser: ConfigParser, key: str, value: Any) -> None:
-    """Set a top-level value while the parser is resolving ``initialize`` (``parser[key] = ...`` would reset the
-    resolver mid-way): the raw config and the parsed item both get it."""
-    parser.get()[key] = value
-    item = parser.ref_resolver.items.get(key)
+def _replace(parser: ConfigParser, path: list[str | int], value: Any) -> None:
+    """Set the value at ``path`` (``["cbam"]``, ``["train", "handlers", 5, "output_transform"]``) while the parser
+    is resolving ``initialize`` (``parser[id] = ...`` would reset the resolver mid-way): the raw config and the
+    parsed item both get it."""
+    container = parser.get()
+    for part in path[:-1]:
+        container = container[part]
+    container[path[-1]] = value
+    item = parser.ref_resolver.items.get(ID_SEP_KEY.join(str(part) for part in path))
     if item is not None:
         item.update_config(value)
+
+
+def _adopt_tracking_handlers(parser: ConfigParser) -> None:
+    """Point the MLflow handler that ``--tracking mlflow`` appends to ``train#handlers`` at every loss term: its
+    default ``from_engine(['loss'], first=True)`` expects MONAI's decollated list of outputs and, on medgan's
+    dict output, hands MLflow a tuple it cannot log."""
+    handlers = parser.get().get("train", {}).get("handlers", [])
+    for index, handler in enumerate(handlers):
+        if isinstance(handler, dict) and handler.get("_target_") == "MLFlowHandler":
+            if handler.get("output_transform") == TRACKING_OUTPUT_TRANSFORM:
+                _replace(parser, ["train", "handlers", index, "output_transform"], "$medgan.utils.loss_terms")
 
 
 def check_config_keys() -> None:
@@ -186,4 +202,5 @@ def check_config_keys() -> None:
         if key in defaults and config[key] != defaults[key]:
             value = checked_value(key, config[key], defaults[key])
             if value is not config[key]:
-                _replace(parser, key, value)
+                _replace(parser, [key], value)
+    _adopt_tracking_handlers(parser)

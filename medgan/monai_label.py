@@ -1,4 +1,4 @@
-"""MONAI Label infer tasks serving a trained ConSinGAN bundle (the app in ``apps/monailabel`` uses them).
+"""MONAI Label infer tasks serving trained medgan bundles (the app in ``apps/monailabel`` uses them).
 
 Needs the optional ``monailabel`` package (``pip install -e ".[monailabel]"``).
 
@@ -6,9 +6,9 @@ Needs the optional ``monailabel`` package (``pip install -e ".[monailabel]"``).
   with ConSinGAN's own pre-processing, inferer and post-processing: the request's image is scaled with the
   training image's intensity range and injected at ``start_stage``; the later stages add the learnt texture
   (SinGAN harmonisation/editing). The result is written on the request image's own grid and in its units.
-- :class:`ConSinGANSamplingTask` is a custom :class:`BasicInferTask` for a random sample: it needs no input image
-  (MONAI Label's REST ``/infer`` still names one, which it does not read) and writes the sample on the training
-  image's field of view.
+- :class:`SamplingTask` is a custom :class:`BasicInferTask` for a random sample of any of the six bundles: it needs
+  no input image (MONAI Label's REST ``/infer`` still names one, which it does not read); ConSinGAN's sample lands
+  on the training image's field of view.
 
 Both take ``seed`` in the request (``params``); the harmonisation also ``start_stage``.
 """
@@ -75,9 +75,11 @@ class WriteAsVolume:
     def __call__(self, data: dict) -> dict:
         finest = list(data[PRED].shape[1:])
         shape = list(data[self.shape_of].shape[1:]) if self.shape_of else finest
-        data[PRED] = to_volume(data[PRED], self.settings["intensity_range"], shape)
-        if self.training_grid:
+        data[PRED] = to_volume(data[PRED], self.settings.get("intensity_range"), shape)
+        if self.training_grid and "affine" in self.settings:
             affine = resampled_affine(self.settings["affine"], self.settings["image_shape"], finest)
+        elif self.shape_of is None:
+            affine = np.eye(4)  # a multi-image model's sample: no scan it belongs to
         else:
             affine = data["image_meta_dict"]["affine"]
         data[f"{PRED}_meta_dict"] = {"affine": np.asarray(affine, np.float64)}  # where MONAI Label's writer looks
@@ -115,19 +117,23 @@ class ConSinGANHarmonisationTask(BundleInferTask):
         return [WriteAsVolume(self.settings)]
 
 
-class ConSinGANSamplingTask(BasicInferTask):
-    """A random ConSinGAN sample, with no input image: the network comes from the bundle's ``inference.json``."""
+class SamplingTask(BasicInferTask):
+    """A random sample of any medgan bundle's generator, with no input image (MONAI Label's REST ``/infer`` still
+    names one, which it does not read): ConSinGAN's on the training image's field of view and in its intensity
+    units, the multi-image bundles' (DCGAN, SNGAN, PGGAN, StyleGAN, StyleGAN2) in [-1, 1] with an identity
+    affine. The network comes from the bundle's ``inference.json`` and ``models/model_settings.json``."""
 
     def __init__(self, bundle_dir: str | Path) -> None:
-        bundle = BundleGenerator(bundle_dir)
-        self.settings = bundle.settings
+        self.bundle = BundleGenerator(bundle_dir)
+        self.settings = self.bundle.settings
+        where = "on the training image's field of view" if self.bundle.single_image else "in [-1, 1]"
         super().__init__(
             path=str(bundle_model_file(bundle_dir)),
-            network=bundle.network,
+            network=self.bundle.network,
             type=InferType.OTHERS,
             labels={"image": 0},
             dimension=self.settings["spatial_dims"],
-            description="A new random ConSinGAN sample on the training image's field of view (no input needed)",
+            description=f"A new random {self.bundle.name} sample {where} (no input needed)",
             config={SEED: 0},
         )
 
@@ -135,7 +141,7 @@ class ConSinGANSamplingTask(BasicInferTask):
         return []
 
     def run_inferer(self, data: dict, convert_to_batch: bool = True, device: str = "cuda") -> dict:
-        data[PRED] = consingan_generate(self._get_network(device, data), self.settings, int(data.get(SEED, 0)))
+        data[PRED] = self.bundle.sample(int(data.get(SEED, 0)), self._get_network(device, data))
         return data
 
     def post_transforms(self, data: dict | None = None) -> Sequence[Callable]:

@@ -36,11 +36,14 @@ def bundle_model_file(bundle_dir: str | Path) -> Path:
     return model_file
 
 
-def to_volume(image: torch.Tensor, intensity_range: Sequence[float], shape: Sequence[int]) -> np.ndarray:
-    """``image`` (C, *spatial) in [-1, 1] resized to ``shape`` and mapped to ``intensity_range``: float32 (*shape)
-    for one channel, (*shape, C) otherwise."""
+def to_volume(image: torch.Tensor, intensity_range: Sequence[float] | None, shape: Sequence[int]) -> np.ndarray:
+    """``image`` (C, *spatial) in [-1, 1] resized to ``shape`` and mapped to ``intensity_range`` (kept in [-1, 1]
+    when None: a multi-image model, trained on images each scaled to [-1, 1]): float32 (*shape) for one channel,
+    (*shape, C) otherwise."""
     resized = resize(image.detach().float().cpu()[None], [int(s) for s in shape])[0]
-    array = denormalize(resized, *intensity_range).numpy().astype(np.float32)
+    if intensity_range is not None:
+        resized = denormalize(resized, *intensity_range)
+    array = resized.numpy().astype(np.float32)
     return array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
 
 
@@ -62,6 +65,7 @@ class BundleGenerator:
     """The generator of a trained bundle folder, built from the settings the run used (``model_settings.json``).
 
     Attributes:
+        name: the bundle's name (``bundle_name``).
         network: the generator (eval mode, CPU) with the trained weights.
         settings: the model's settings (ConSinGAN: stage shapes, intensity range, affine, ...).
     """
@@ -74,8 +78,22 @@ class BundleGenerator:
         parser["ckpt_path"] = str(model_file)
         self.settings: dict = parser.get_parsed_content("model_settings")
         self.network: torch.nn.Module = parser.get_parsed_content("network_def")
-        load_weights(self.network, model_file, parser.get_parsed_content("bundle_name"))
+        self.name: str = parser.get_parsed_content("bundle_name")
+        load_weights(self.network, model_file, self.name)
         self.network.eval()
+
+    @property
+    def single_image(self) -> bool:
+        """Whether this is a single-image (ConSinGAN) model, whose samples lie on the training image's grid."""
+        return "stage_shapes" in self.settings
+
+    def sample(self, seed: int = 0, network: torch.nn.Module | None = None) -> torch.Tensor:
+        """One random sample (C, *spatial) in [-1, 1] of this bundle's generator (or ``network``, e.g. the same on
+        another device); the same seed gives the same image."""
+        network = self.network if network is None else network
+        if self.single_image:
+            return consingan_generate(network, self.settings, seed)
+        return generate_samples(network, [self.settings["latent_size"]], 1, seed)[0]
 
     def load_image(self, path: str | Path) -> SingleImage:
         """An image to inject, read and scaled as the training image was (its intensity range)."""

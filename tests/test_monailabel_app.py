@@ -1,5 +1,6 @@
 """The MONAI Label app (``apps/monailabel``) in a real MONAI Label server on 127.0.0.1, called through its REST
-``/infer`` endpoint: ConSinGAN harmonisation of a study and a random sample, served from a tiny trained bundle."""
+``/infer`` endpoint: ConSinGAN harmonisation of a study and a random sample, and a DCGAN sample (the sampling task
+serves any bundle), from tiny trained bundles."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from conftest import SCAN_SHAPE
-from helpers import env
+from helpers import assert_ok, bundle_command, bundle_copy, env, run_command, write_pngs
 
 from medgan.inference import resampled_affine
 
@@ -53,7 +54,18 @@ def scan(trained) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, bundle, scan):
+def dcgan(tmp_path_factory) -> Path:
+    """A copy of the DCGAN bundle with a tiny 2D model in ``models/``."""
+    root = tmp_path_factory.mktemp("tiny_dcgan")
+    bundle = bundle_copy("dcgan", root)
+    assert_ok(run_command(bundle_command("run", "training", config_file=bundle / "configs" / "train.json",
+                                         dataset_dir=write_pngs(root / "pngs", 4), num_features=2, batch_size=4,
+                                         max_epochs=1)))  # fmt: skip
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, bundle, scan, dcgan):
     """``monailabel start_server`` with the app (copied: the server creates folders in its app) on a free port."""
     app = tmp_path_factory.mktemp("app") / "monailabel"
     shutil.copytree(REPO / "apps" / "monailabel", app, ignore=shutil.ignore_patterns("logs", "model", "bin", "lib"))
@@ -61,7 +73,7 @@ def server(tmp_path_factory, bundle, scan):
     log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(scan.parent),
-         "--conf", "bundle", str(bundle), "--host", "127.0.0.1", "--port", str(port)],
+         "--conf", "bundles", f"{bundle},{dcgan}", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, env=env(), cwd=app,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -97,9 +109,9 @@ def settings(bundle: Path) -> dict:
     return json.loads((bundle / "models" / "model_settings.json").read_text())["settings"]
 
 
-def test_info_lists_both_tasks(server):
+def test_info_lists_the_tasks_of_every_bundle(server):
     models = requests.get(f"{server}/info/", timeout=30).json()["models"]
-    assert {"consingan_harmonise", "consingan_sample"} <= set(models)
+    assert {"consingan_harmonise", "consingan_sample", "dcgan_sample"} <= set(models)
     assert models["consingan_harmonise"]["config"]["start_stage"] == 1
 
 
@@ -125,3 +137,12 @@ def test_sampling_needs_no_input_and_lands_on_the_training_field_of_view(server,
     np.testing.assert_allclose(result.affine, expected, atol=1e-4)
     other = infer(server, "consingan_sample", tmp_path, seed=2).get_fdata()
     assert not np.array_equal(other, result.get_fdata())  # the seed picks the sample
+
+
+def test_a_multi_image_bundle_is_sampled_too(server, tmp_path):
+    result = infer(server, "dcgan_sample", tmp_path, seed=1)
+    data = result.get_fdata()
+    assert result.shape[:2] == (64, 64) and np.isfinite(data).all() and data.std() > 0
+    assert -1 - 1e-6 <= data.min() and data.max() <= 1 + 1e-6  # a multi-image model's range
+    np.testing.assert_array_equal(infer(server, "dcgan_sample", tmp_path, seed=1).get_fdata(), data)
+    assert not np.array_equal(infer(server, "dcgan_sample", tmp_path, seed=2).get_fdata(), data)

@@ -26,7 +26,7 @@ from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint, DiskSaver
 
 from medgan.errors import BadInputError
-from medgan.model_file import save_model_file
+from medgan.model_file import save_model_file, settings_file_for
 
 CHECKPOINT_PREFIX = "checkpoint"
 CHECKPOINT_PATTERN = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)\.pt$")
@@ -148,11 +148,17 @@ class ResumableCheckpoint:
             )
 
     def _remove_interrupted_writes(self) -> None:
-        """Delete the temporary files of checkpoint writes that a killed process left (ignite's ``DiskSaver``
-        writes ``tmp*`` in the folder, then renames it)."""
+        """Delete the temporary files of checkpoint and model-file writes that a killed process left (ignite's
+        ``DiskSaver`` writes ``tmp*`` in the folder, then renames it; :func:`medgan.model_file.atomic_write` writes
+        ``.<name>.<pid>.tmp`` beside the model file)."""
         folder = Path(self.ckpt_dir)
-        for leftover in folder.glob(f"{TEMPORARY_PREFIX}*") if folder.is_dir() else []:
-            leftover.unlink()
+        leftovers = list(folder.glob(f"{TEMPORARY_PREFIX}*")) if folder.is_dir() else []
+        if self.model_file is not None:
+            model_file = Path(self.model_file)
+            for name in (model_file.name, settings_file_for(model_file).name):
+                leftovers += model_file.parent.glob(f".{name}.*.tmp")
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
 
     def attach(self, engine: Engine) -> None:
         # the engine's state comes first: a workflow may rebuild networks or optimizers from it (ConSinGAN's stages)
