@@ -35,35 +35,52 @@ def _bundle_folder(config_file: str | Path) -> str:
     return str(folder.parent if folder.name == "configs" else folder)
 
 
-def _config_files_on_call_stack() -> list[str]:
-    """The config files of the MONAI call that is parsing this config, read from the call stack: a
-    ``ConfigWorkflow``'s ``config_root_path`` (``monai.bundle.run``, ``load``, MONAI Label), or the ``config_file``
-    argument of a ``monai.bundle.scripts`` function (``ckpt_export``, ``verify_net_in_out``, ...)."""
+def _scripts_config_files(frame) -> list[str]:
+    """The ``config_file`` argument of a ``monai.bundle.scripts`` frame (``run``, ``ckpt_export``, ...), or []."""
+    value = frame.f_locals.get("config_file_", frame.f_locals.get("config_file"))
+    if isinstance(value, (str, Path)):
+        return split_config_files(str(value))
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (str, Path)) for v in value):
+        return [str(v) for v in value]
+    return []
+
+
+def running_config_files() -> list[str]:
+    """The config files of the ``monai.bundle`` call on the call stack (``python -m monai.bundle run``,
+    ``monai.bundle.run``, ``ckpt_export``, ``verify_net_in_out``, ...), else the command line's ``--config_file``;
+    [] when neither is known."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "monai.bundle.scripts" and (files := _scripts_config_files(frame)):
+            return files
+        frame = frame.f_back
+    return config_files_from_argv(sys.argv)
+
+
+def _workflow_config_root() -> Path | None:
+    """``config_root_path`` of a ``ConfigWorkflow`` on the call stack (``monai.bundle.load``, MONAI Label)."""
     frame = sys._getframe(1)
     while frame is not None:
         owner = frame.f_locals.get("self")
         # vars(), not getattr: ConfigWorkflow.__getattr__ looks unknown attributes up in the config itself
         root = getattr(owner, "__dict__", {}).get("config_root_path") if owner is not None else None
         if root is not None:
-            return [str(Path(root) / "inference.json")]
-        if frame.f_globals.get("__name__") == "monai.bundle.scripts":
-            value = frame.f_locals.get("config_file_", frame.f_locals.get("config_file"))
-            if isinstance(value, (str, Path)):
-                return split_config_files(str(value))
-            if isinstance(value, (list, tuple)) and value and isinstance(value[0], (str, Path)):
-                return [str(v) for v in value]
+            return Path(root)
         frame = frame.f_back
-    return []
+    return None
 
 
 def locate_bundle_root(default: str = ".") -> str:
     """The bundle folder of the config being parsed: the parent of its ``configs/`` folder, so
     ``python -m monai.bundle run --config_file bundles/dcgan/configs/...`` run from anywhere writes into
     ``bundles/dcgan``, and ``monai.bundle.load`` / ``ckpt_export`` called from Python find the bundle's model.
-    Found from the MONAI call on the call stack, else the first ``--config_file`` on the command line, else
-    ``default``. ``--bundle_root`` overrides it.
+    Found from the MONAI call on the call stack (a workflow's config folder, else :func:`running_config_files`),
+    else ``default``. ``--bundle_root`` overrides it.
     """
-    files = _config_files_on_call_stack() or config_files_from_argv(sys.argv)
+    root = _workflow_config_root()
+    if root is not None:
+        return str(root.parent if root.name == "configs" else root)
+    files = running_config_files()
     return _bundle_folder(files[0]) if files else default
 
 

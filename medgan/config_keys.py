@@ -26,7 +26,7 @@ from typing import Any
 from monai.bundle import ConfigParser
 from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS, ID_SEP_KEY
 
-from medgan.bundle import config_files_from_argv, split_config_files
+from medgan.bundle import running_config_files
 from medgan.errors import BadInputError
 
 # keys an earlier medgan version used, with what to use now
@@ -70,21 +70,6 @@ def _running_parser() -> ConfigParser | None:
             return owner
         frame = frame.f_back
     return None
-
-
-def _running_config_files() -> list[str]:
-    """The config files of the MONAI call being run (``monai.bundle.scripts``' ``config_file`` argument), else the
-    command line's ``--config_file``; [] when neither is known (the configs are then not checked)."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_globals.get("__name__") == "monai.bundle.scripts":
-            value = frame.f_locals.get("config_file_", frame.f_locals.get("config_file"))
-            if isinstance(value, (str, Path)):
-                return split_config_files(str(value))
-            if isinstance(value, (list, tuple)) and value and all(isinstance(v, (str, Path)) for v in value):
-                return [str(v) for v in value]
-        frame = frame.f_back
-    return config_files_from_argv(sys.argv)
 
 
 def _is_expression(value: Any) -> bool:
@@ -190,7 +175,7 @@ def _adopt_tracking_handlers(parser: ConfigParser) -> None:
 def check_config_keys() -> None:
     """Refuse unknown keys and mistyped values of the running bundle config (see the module docstring); call it
     from a bundle's ``initialize``."""
-    parser, files = _running_parser(), _running_config_files()
+    parser, files = _running_parser(), running_config_files()
     if parser is None or not files or not all(Path(f).is_file() for f in files):
         return
     defaults = ConfigParser.load_config_files([str(f) for f in files])

@@ -66,8 +66,9 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     atomic_write(path, lambda file: torch.save(obj, file))
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+def file_hash(path: str | os.PathLike, hash_type: str = "sha256") -> str:
+    """The hex digest of a file's bytes (``hash_type``: any ``hashlib`` name), read in 1 MiB blocks."""
+    digest = hashlib.new(hash_type)
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
@@ -77,7 +78,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 def save_model_file(path: str | os.PathLike, network: torch.nn.Module, bundle: str, settings: Mapping) -> None:
     """Write ``network``'s state dict to ``path`` and its settings file beside it (see the module docstring)."""
     atomic_torch_save(network.state_dict(), path)
-    content = {"bundle": bundle, "format": FORMAT, "model_sha256": file_sha256(path), "settings": dict(settings)}
+    content = {"bundle": bundle, "format": FORMAT, "model_sha256": file_hash(path), "settings": dict(settings)}
     text = json.dumps(content, indent=2, sort_keys=True) + "\n"
     atomic_write(settings_file_for(path), lambda file: file.write(text.encode("utf-8")))
 
@@ -130,7 +131,7 @@ def model_settings(model_file: str | os.PathLike, bundle: str, bundle_root: str 
     if not settings_file.is_file():
         return _train_config_settings(bundle_root)
     content = read_settings_file(settings_file, bundle)
-    if Path(model_file).is_file() and content.get("model_sha256") not in (None, file_sha256(model_file)):
+    if Path(model_file).is_file() and content.get("model_sha256") not in (None, file_hash(model_file)):
         raise BadInputError(
             f"{settings_file} describes another model than {model_file} (the checksums differ); "
             f"copy the settings file that came with this model.pt beside it, or delete {settings_file.name} "

@@ -19,7 +19,6 @@ large-files list names it with its path, url and hash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ import jsonschema
 import yaml
 
 from medgan.errors import BadInputError
+from medgan.model_file import file_hash
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "bundle_schema" / "meta_schema_20240725.json"
 MAX_FILE_BYTES = 25 * 1024 * 1024  # the MONAI model zoo's limit for a file kept in the bundle itself
@@ -61,14 +61,6 @@ def _is_packed(relative: Path, models: bool) -> bool:
     if parts[0] == "models":
         return models and len(parts) == 2 and parts[1] in MODEL_FILES
     return True
-
-
-def _file_hash(path: Path, hash_type: str) -> str:
-    digest = hashlib.new(hash_type)
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_metadata(bundle_dir: Path) -> dict:
@@ -141,7 +133,7 @@ def read_large_files(bundle_dir: Path) -> dict[Path, dict]:
         path = (bundle_dir / entry["path"]).resolve()
         if bundle_dir.resolve() not in path.parents:
             raise BadInputError(f"{listing} lists {entry['path']}, outside the bundle; list files of the bundle only.")
-        if path.is_file() and _file_hash(path, hash_type) != entry["hash_val"]:
+        if path.is_file() and file_hash(path, hash_type) != entry["hash_val"]:
             raise BadInputError(
                 f"{entry['path']} does not have the {hash_type} {entry['hash_val']} that {listing} gives it; "
                 "upload this file to its url again and update its hash_val."
