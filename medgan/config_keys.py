@@ -10,7 +10,10 @@ call stack:
   one sentence naming the closest real key, or the new name of a key medgan renamed;
 - a value given for a key whose default is a boolean must be a boolean or one of ``true/false``, ``yes/no``,
   ``on/off``, ``1/0`` (any case), and is replaced by the boolean before the config is parsed further;
-- a value given for a key whose default is a number must be a number (``--batch_size two`` is one sentence).
+- a value given for a key whose default is a number must be a number (``--batch_size two`` is one sentence);
+- every value must lie in its declared range (:mod:`medgan.setting_ranges`: ``--batch_size 0`` is one sentence),
+  related settings must agree (``--padding`` with ``--kernel_size``), and ``--device`` must name a device this
+  machine has.
 
 Expressions (``$...``) and references (``@...``) given on the command line are taken as they are.
 :func:`recipe_settings` gives the settings a checkpoint records, so that a resumed run refuses any change of them.
@@ -28,6 +31,7 @@ from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS, ID_SEP_KEY
 
 from medgan.bundle import running_config_files
 from medgan.errors import BadInputError
+from medgan.setting_ranges import check_rules, check_setting, checked_device
 
 # keys an earlier medgan version used, with what to use now
 RENAMED = {
@@ -188,4 +192,9 @@ def check_config_keys() -> None:
             value = checked_value(key, config[key], defaults[key])
             if value is not config[key]:
                 _replace(parser, [key], value)
+            if key == "device" and not _is_expression(value):
+                _replace(parser, [key], f"$torch.device({str(checked_device(value))!r})")
+        if not _is_expression(config[key]):
+            check_setting(bundle, key, config[key])
+    check_rules({key: value for key, value in config.items() if not _is_expression(value)})
     _adopt_tracking_handlers(parser)

@@ -14,10 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "medgan"
 LEVELS = {
     "errors": 0,
     "utils": 1, "visualize": 1, "bundle": 1, "model_file": 1,
-    "layers": 2, "config_keys": 2,
+    "layers": 2,
     "networks": 3, "losses": 3, "data": 3,
     "engines": 4, "handlers": 4,
-    "inference": 5, "latent_exploration": 5,
+    "inference": 5, "latent_exploration": 5, "setting_ranges": 5, "config_keys": 6,
     "metrics": 6,
     "serving": 7, "pack": 7,
     "monai_label": 8, "deploy": 8, "__main__": 8,  # the apps and the command line

@@ -1,0 +1,267 @@
+"""The type and range of every user-facing bundle setting, in one place, and the one-sentence refusal of a value
+outside it.
+
+:func:`medgan.config_keys.check_config_keys` (every bundle config's ``initialize``) checks each top-level key of the
+running config against :data:`SETTINGS` (and :data:`BUNDLE_SETTINGS` where one bundle narrows a key) and against
+the :data:`RULES` that relate two keys, before anything is built or written: ``--batch_size 0`` or ``--max_epochs
+-1`` stop with one sentence instead of a traceback later. A key holding an expression (``$...``, ``@...``) is the
+config's own wiring and is not checked here; ``device`` is checked by :func:`checked_device`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from medgan.errors import BadInputError
+from medgan.losses.adversarial import LOSS_KINDS
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting's type and range.
+
+    Args:
+        kind: ``int``, ``float``, ``str`` or ``bool`` (booleans are converted and checked in
+            :func:`medgan.config_keys.checked_value`).
+        low, high: inclusive bounds of a number (None: unbounded); ``low_open`` makes ``low`` exclusive.
+        choices: the values a word (or a number) may take.
+        length: a list of exactly this many numbers (``adam_betas``); ``per_axis`` lets an int setting also be a
+            list of one value per spatial axis (``image_size [64, 64, 32]``).
+        optional: None is allowed (the default is computed).
+        odd: an odd whole number (kernel sizes).
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple = ()
+    length: int | None = None
+    per_axis: bool = False
+    optional: bool = False
+    odd: bool = False
+
+    def describe(self) -> str:
+        """The range in words: ``"a whole number from 1"``, ``"a list of 2 numbers in [0, 1]"``, ``"one of bce,
+        hinge"``."""
+        if self.choices:
+            return "one of " + ", ".join(str(choice) for choice in self.choices)
+        noun = "odd whole number" if self.odd else "whole number" if self.kind is int else "number"
+        noun = f"a list of {self.length} {noun}s" if self.length else f"an {noun}" if self.odd else f"a {noun}"
+        if self.low is not None and self.high is not None:
+            return f"{noun} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+        if self.low is not None:
+            return f"{noun} {'above' if self.low_open else 'from'} {self.low:g}"
+        if self.high is not None:
+            return f"{noun} up to {self.high:g}"
+        return noun
+
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` (already of the right type, see :func:`medgan.config_keys.checked_value`) is in range."""
+        if value is None:
+            return self.optional
+        if self.length is not None or (self.per_axis and isinstance(value, (list, tuple))):
+            items = list(value) if isinstance(value, (list, tuple)) else None
+            if items is None or (self.length is not None and len(items) != self.length) or not items:
+                return False
+            return all(self._admits_one(item) for item in items)
+        return self._admits_one(value)
+
+    def _admits_one(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if self.kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                return False
+            if self.kind is int and not float(value).is_integer():
+                return False
+            if self.odd and int(value) % 2 != 1:
+                return False
+            if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+                return False
+            return self.high is None or value <= self.high
+        return isinstance(value, self.kind)
+
+
+WHOLE_FROM_1 = Setting(int, low=1)
+WHOLE_FROM_0 = Setting(int, low=0)
+FRACTION = Setting(float, low=0, high=1)
+NON_NEGATIVE = Setting(float, low=0)
+POSITIVE = Setting(float, low=0, low_open=True)
+SEED_RANGE = Setting(int, low=0, high=2**63 - 1)
+
+SETTINGS: dict[str, Setting] = {
+    # data and image
+    "spatial_dims": Setting(int, choices=(2, 3)),
+    "channels": Setting(int, low=1, high=16),
+    "image_size": Setting(int, low=4, high=4096, per_axis=True),
+    "base_shape": Setting(int, low=1, per_axis=True, optional=True),
+    "batch_size": Setting(int, low=1, high=65536),
+    "num_workers": Setting(int, low=0, high=256),
+    "max_size": Setting(int, low=4),
+    "min_size": Setting(int, low=2),
+    "output_shape": Setting(int, low=2, per_axis=True, optional=True),
+    # length of training
+    "max_epochs": WHOLE_FROM_1,
+    "iterations_per_stage": WHOLE_FROM_1,
+    "images_per_stage": WHOLE_FROM_1,
+    # networks
+    "latent_size": WHOLE_FROM_1,
+    "w_dim": WHOLE_FROM_1,
+    "mapping_layers": WHOLE_FROM_1,
+    "num_features": WHOLE_FROM_1,
+    "max_channels": WHOLE_FROM_1,
+    "channel_halving_resolution": WHOLE_FROM_1,
+    "minibatch_group_size": WHOLE_FROM_1,
+    "num_layers": WHOLE_FROM_1,
+    "kernel_size": Setting(int, low=1, odd=True),
+    "padding": WHOLE_FROM_0,
+    "lrelu_alpha": Setting(float, low=0, high=1),
+    "num_scales": Setting(int, low=1, high=32),
+    "active_scales": WHOLE_FROM_1,
+    # optimisation and losses
+    "lr": POSITIVE,
+    "adam_betas": Setting(float, low=0, high=1, length=2),
+    "loss": Setting(str, choices=LOSS_KINDS),
+    "d_steps": WHOLE_FROM_1,
+    "g_steps": WHOLE_FROM_1,
+    "lambda_grad_penalty": NON_NEGATIVE,
+    "alpha_rec_loss": NON_NEGATIVE,
+    "drift": NON_NEGATIVE,
+    "noise_amp": NON_NEGATIVE,
+    "lr_factor": POSITIVE,
+    "gamma_scheduler": Setting(float, low=0, high=1, low_open=True),
+    "mapping_lr_multiplier": POSITIVE,
+    "style_mixing_prob": FRACTION,
+    "r1_gamma": Setting(float, low=0, optional=True),
+    "r1_interval": WHOLE_FROM_1,
+    "pl_interval": WHOLE_FROM_1,
+    "pl_weight": NON_NEGATIVE,
+    "pl_decay": FRACTION,
+    "pl_batch_shrink": WHOLE_FROM_1,
+    "ema_beta": FRACTION,
+    "ema_kimg": NON_NEGATIVE,
+    "ema_rampup": Setting(float, low=0, optional=True),
+    "seed": SEED_RANGE,
+    # saving, logging, previews (0: only at the end of an epoch)
+    "save_every": WHOLE_FROM_1,
+    "save_every_iterations": WHOLE_FROM_0,
+    "sample_every": WHOLE_FROM_1,
+    "sample_every_iterations": WHOLE_FROM_0,
+    "log_every": WHOLE_FROM_1,
+    "num_preview_samples": Setting(int, low=1, high=1024),
+    # inference and evaluation
+    "num_samples": Setting(int, low=1, high=1_000_000),
+    "truncation_psi": Setting(float, low=-10, high=10),
+    "style_mixing_cutoff": Setting(int, low=0, optional=True),
+    "start_stage": WHOLE_FROM_0,
+    "num_latent_points": Setting(int, low=2),
+    "interpolation_steps": Setting(int, low=2),
+    "exploration_seeds": Setting(int, low=0, high=2**63 - 1, per_axis=True),
+    "embedding": Setting(str, choices=("auto", "umap", "pca")),
+    "max_pairs": WHOLE_FROM_1,
+}
+# a bundle that narrows a shared key
+BUNDLE_SETTINGS: dict[tuple[str, str], Setting] = {
+    ("dcgan", "image_size"): Setting(int, choices=(64, 128, 256)),
+    ("sngan", "image_size"): Setting(int, choices=(64, 128, 256)),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A relation between settings: ``holds(config)`` is true for a valid config, else ``sentence(config)``."""
+
+    keys: tuple[str, ...]
+    holds: Callable[[Mapping], bool]
+    sentence: Callable[[Mapping], str]
+
+
+RULES = (
+    Rule(
+        ("min_size", "max_size"),
+        lambda c: c["min_size"] <= c["max_size"],
+        lambda c: (
+            f"--min_size {c['min_size']} is above --max_size {c['max_size']}; the coarsest stage cannot be "
+            "larger than the finest, lower --min_size or raise --max_size."
+        ),
+    ),
+    Rule(
+        ("kernel_size", "padding"),
+        lambda c: c["padding"] == c["kernel_size"] // 2,
+        lambda c: (
+            f"--padding {c['padding']} does not keep a stage's shape with --kernel_size {c['kernel_size']} "
+            f"(ConSinGAN adds each stage to the upsampled one below it); use --padding {c['kernel_size'] // 2}."
+        ),
+    ),
+    Rule(
+        ("active_scales", "num_scales"),
+        lambda c: c["active_scales"] <= c["num_scales"],
+        lambda c: (
+            f"--active_scales {c['active_scales']} is above --num_scales {c['num_scales']}; at most "
+            "--num_scales stages can train at once, lower --active_scales."
+        ),
+    ),
+    Rule(
+        ("batch_size", "minibatch_group_size"),
+        lambda c: c["batch_size"] % min(c["minibatch_group_size"], c["batch_size"]) == 0,
+        lambda c: (
+            f"--batch_size {c['batch_size']} is not a multiple of --minibatch_group_size "
+            f"{c['minibatch_group_size']} (the minibatch-std groups); pick sizes that divide."
+        ),
+    ),
+)
+
+
+def setting_for(bundle: str, key: str) -> Setting | None:
+    """The declared type and range of ``key`` in ``bundle``, None for a key that is not a user setting."""
+    return BUNDLE_SETTINGS.get((bundle, key), SETTINGS.get(key))
+
+
+def check_setting(bundle: str, key: str, value: Any) -> None:
+    """Refuse ``value`` for ``key`` outside its declared range, in one sentence.
+
+    Raises:
+        BadInputError: e.g. ``"--batch_size is a whole number from 1 (up to 65536), not 0; ..."``.
+    """
+    setting = setting_for(bundle, key)
+    if setting is not None and not setting.admits(value):
+        per_axis = " (or one per axis)" if setting.per_axis else ""
+        raise BadInputError(f"--{key} must be {setting.describe()}{per_axis}, not {value!r}; change --{key}.")
+
+
+def check_rules(config: Mapping) -> None:
+    """Refuse a config whose settings contradict each other (:data:`RULES`), in one sentence."""
+    for rule in RULES:
+        values = {key: config.get(key) for key in rule.keys}
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
+            if not rule.holds(values):
+                raise BadInputError(rule.sentence(values))
+
+
+def checked_device(value: Any) -> torch.device:
+    """``--device cpu`` / ``cuda`` / ``cuda:1`` / ``mps`` as a device this machine has.
+
+    Raises:
+        BadInputError: a name torch does not know, or a device this machine lacks.
+    """
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as error:
+        sentence = f"--device {value!r} is not a device name ({error}); use e.g. --device cpu or cuda."
+        raise BadInputError(sentence) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            have = f"only {count} CUDA device(s)" if count else "no CUDA GPU"
+            raise BadInputError(f"--device {value} asked for a GPU but this machine has {have}; use --device cpu.")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise BadInputError(f"--device {value} needs Apple's MPS, which this machine lacks; use --device cpu.")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise BadInputError(f"--device {value} is not a device medgan trains on; use --device cpu or cuda.")
+    return device
