@@ -165,6 +165,7 @@ SETTINGS: dict[str, Setting] = {
     "exploration_seeds": Setting(int, low=0, high=2**63 - 1, per_axis=True),
     "embedding": Setting(str, choices=("auto", "umap", "pca")),
     "max_pairs": WHOLE_FROM_1,
+    "ssim_kernel_size": Setting(int, low=3, odd=True),
 }
 # a bundle that narrows a shared key
 BUNDLE_SETTINGS: dict[tuple[str, str], Setting] = {
