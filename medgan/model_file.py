@@ -18,6 +18,7 @@ fsynced: a killed or full-disk write leaves the previous file intact.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from medgan.errors import BadInputError
 
 FORMAT = 1
 SETTINGS_SUFFIX = "_settings.json"
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def settings_file_for(model_file: str | os.PathLike) -> Path:
@@ -41,7 +43,8 @@ def settings_file_for(model_file: str | os.PathLike) -> Path:
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, fsync it, rename it over ``path`` and fsync
     the folder. The temporary name carries the process id, so two writers never share one; it is removed when
-    the write fails (a full disk), and the old ``path`` is left as it was."""
+    the write fails, and the old ``path`` is left as it was; a full disk (or quota, or file-size limit) is one
+    sentence (:class:`BadInputError`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -51,8 +54,13 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            raise BadInputError(
+                f"no room to write {path} ({os.strerror(error.errno)}); the files written before are intact: "
+                "free some space and run the same command again (a training run resumes)."
+            ) from error
         raise
     folder = os.open(path.parent, os.O_RDONLY)
     try:

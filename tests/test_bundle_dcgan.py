@@ -40,6 +40,7 @@ from helpers import (
 )
 from PIL import Image
 
+from medgan.handlers.run_lock import LOCK_NAME
 from medgan.networks import DCGANGenerator
 
 SCHEMA_FILE = REPO_ROOT / "medgan" / "bundle_schema" / "meta_schema_20240725.json"
@@ -110,9 +111,11 @@ def changes(before: dict[str, tuple[str, int]], after: dict[str, tuple[str, int]
 
 
 def stray_checkpoint_files(output_dir: Path) -> list[str]:
-    """Anything in ``<output_dir>/checkpoints`` but ``checkpoint_<n>.pt``."""
+    """Anything in ``<output_dir>/checkpoints`` but ``checkpoint_<n>.pt`` and the run's lock file."""
     folder = output_dir / "checkpoints"
-    return sorted(p.name for p in folder.iterdir() if not CHECKPOINT_NAME.match(p.name)) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not CHECKPOINT_NAME.match(p.name) and p.name != LOCK_NAME)
 
 
 def partial_files(output_dir: Path) -> list[str]:

@@ -1,13 +1,17 @@
 """Resumable training: atomic checkpoints of a whole run, automatic resume, and the model file for inference.
 
 A run owns its ``ckpt_dir``. Every ``save_every`` epochs and at the end, :class:`ResumableCheckpoint` writes
-``checkpoint_<iteration>.pt`` (ignite ``Checkpoint`` with an atomic ``DiskSaver``: a killed process never leaves
-a half-written file) holding the networks, optimizers, trainer state, random-number state and the run's settings,
-and keeps the newest ``n_saved``. It also writes ``model_file`` (see :mod:`medgan.model_file`): a plain state dict
+``checkpoint_<iteration>.pt`` (ignite ``Checkpoint`` through :class:`SyncedSaver`: fsynced and renamed into place,
+so a killed process never leaves a half-written file) holding the networks, optimizers, trainer state,
+random-number state and the run's settings, and then, once it is on disk, removes all but the newest ``n_saved``
+(a full disk stops the run with one sentence and the earlier checkpoints intact).
+It also writes ``model_file`` (see :mod:`medgan.model_file`): a plain state dict
 of the generator to sample from, with the settings that built it beside it, everything ``inference.json`` and
 ``ckpt_export`` need.
 
-When the run starts and ``ckpt_dir`` holds checkpoints, the newest is loaded (``weights_only=True``) and training
+When the run starts it takes the folder's :class:`~medgan.handlers.run_lock.RunLock` (a second run on the same
+folder stops with a sentence naming the first), and when ``ckpt_dir`` holds checkpoints the newest readable one is
+loaded (``weights_only=True``; an unreadable newer one is reported and set aside as ``.corrupt``) and training
 continues from it; the same command after a kill resumes instead of starting over. A checkpoint whose settings
 differ from the current ones (another bundle, another image size) stops the run with a clear message instead of
 being overwritten.
@@ -17,20 +21,25 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
-from ignite.handlers import Checkpoint, DiskSaver
+from ignite.handlers import Checkpoint
+from ignite.handlers.checkpoint import BaseSaveHandler
 
 from medgan.errors import BadInputError
-from medgan.model_file import save_model_file, settings_file_for
+from medgan.handlers.run_lock import RunLock
+from medgan.model_file import atomic_torch_save, save_model_file, settings_file_for
 
 CHECKPOINT_PREFIX = "checkpoint"
 CHECKPOINT_PATTERN = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)\.pt$")
-TEMPORARY_PREFIX = "tmp"  # tempfile's prefix, which ignite's atomic DiskSaver writes under before renaming
+CORRUPT_SUFFIX = ".corrupt"  # an unreadable checkpoint is renamed aside, not deleted
+UNREADABLE = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile)
 logger = logging.getLogger(__name__)
 
 
@@ -73,6 +82,31 @@ class RandomState:
         torch.set_rng_state(state["cpu"])
         if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class SyncedSaver(BaseSaveHandler):
+    """ignite save handler that writes through :func:`medgan.model_file.atomic_torch_save`: a temporary file,
+    fsynced, renamed over the checkpoint, the folder fsynced; a full disk is one sentence."""
+
+    def __init__(self, dirname: str | os.PathLike) -> None:
+        self.dirname = Path(dirname)
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        atomic_torch_save(checkpoint, self.dirname / filename)
+
+    def remove(self, filename: str) -> None:
+        (self.dirname / filename).unlink(missing_ok=True)
+
+
+def read_checkpoint(path: Path) -> dict | None:
+    """The checkpoint at ``path`` (``weights_only=True``), or None when it cannot be read: empty, truncated by a
+    crash of the disk or the machine, or not a medgan checkpoint."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except UNREADABLE as error:
+        logger.warning(f"{path} cannot be read ({type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}).")
+        return None
+    return state if isinstance(state, dict) and "run_settings" in state else None
 
 
 def checkpoint_files(ckpt_dir: str | os.PathLike) -> list[Path]:
@@ -131,15 +165,16 @@ class ResumableCheckpoint:
         self.rank = rank
         self.n_saved = n_saved
         self._checkpoint: Checkpoint | None = None
-        self._newest: tuple[Path, dict] | None = None  # the newest checkpoint, read once when checked
+        self._lock = RunLock(ckpt_dir)
+        self._newest: tuple[Path, dict] | None = None  # the newest readable checkpoint, read once when checked
         self._refuse_a_foreign_run()
 
     def _refuse_a_foreign_run(self) -> None:
-        """Check the newest checkpoint's settings now, while the config is still being built: a refused run
-        then stops before later handlers (TensorBoard) write anything into the earlier run's folder."""
+        """Check the newest readable checkpoint's settings now, while the config is still being built: a refused
+        run then stops before later handlers (TensorBoard) write anything into the earlier run's folder."""
         files = checkpoint_files(self.ckpt_dir)
         if files:
-            self._newest = (files[-1], torch.load(files[-1], map_location="cpu", weights_only=True))
+            self._newest = self._newest_readable(files, set_aside=False)
             self.run_settings.load_state_dict(self._newest[1]["run_settings"])
         elif self.model_file is not None and Path(self.model_file).exists():
             raise BadInputError(
@@ -147,12 +182,33 @@ class ResumableCheckpoint:
                 "set --output_dir to a new folder to train, so that model is kept."
             )
 
+    def _newest_readable(
+        self, files: list[Path], set_aside: bool, cached: tuple[Path, dict] | None = None
+    ) -> tuple[Path, dict]:
+        """The newest of ``files`` that can be read, with its content (``cached`` if it is that file); with
+        ``set_aside`` an unreadable newer one is renamed ``checkpoint_<n>.pt.corrupt`` (kept, not deleted).
+
+        Raises:
+            BadInputError: when none can be read.
+        """
+        for path in reversed(files):
+            state = cached[1] if cached is not None and cached[0] == path else read_checkpoint(path)
+            if state is not None:
+                return path, state
+            if set_aside:
+                path.rename(path.with_name(path.name + CORRUPT_SUFFIX))
+                logger.warning(f"{path} set aside as {path.name}{CORRUPT_SUFFIX}; resuming from an earlier checkpoint.")
+        raise BadInputError(
+            f"no checkpoint in {self.ckpt_dir} can be read ({', '.join(p.name for p in files)}); restore one, or set "
+            "--output_dir to a new folder to start a new run."
+        )
+
     def _remove_interrupted_writes(self) -> None:
-        """Delete the temporary files of checkpoint and model-file writes that a killed process left (ignite's
-        ``DiskSaver`` writes ``tmp*`` in the folder, then renames it; :func:`medgan.model_file.atomic_write` writes
-        ``.<name>.<pid>.tmp`` beside the model file)."""
+        """Delete the temporary files of checkpoint and model-file writes that a killed process left
+        (:func:`medgan.model_file.atomic_write` writes ``.<name>.<pid>.tmp`` beside each file). Only the holder of
+        the run's lock calls it, so no other run's write in progress is touched."""
         folder = Path(self.ckpt_dir)
-        leftovers = list(folder.glob(f"{TEMPORARY_PREFIX}*")) if folder.is_dir() else []
+        leftovers = list(folder.glob(".*.tmp")) if folder.is_dir() else []
         if self.model_file is not None:
             model_file = Path(self.model_file)
             for name in (model_file.name, settings_file_for(model_file).name):
@@ -165,9 +221,9 @@ class ResumableCheckpoint:
         self.save_dict = {"trainer": engine, **self.save_dict}
         self._checkpoint = Checkpoint(
             to_save=self.save_dict,
-            save_handler=DiskSaver(self.ckpt_dir, require_empty=False, atomic=True, create_dir=self.rank == 0),
+            save_handler=SyncedSaver(self.ckpt_dir),
             filename_prefix="",
-            n_saved=self.n_saved,
+            n_saved=None,  # older checkpoints are removed by :meth:`save` once the new one is on disk
             global_step_transform=lambda engine, _: engine.state.iteration,
         )
         engine.add_event_handler(Events.STARTED, self.resume)
@@ -176,23 +232,23 @@ class ResumableCheckpoint:
             if self.save_every_iterations > 0:
                 engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.save_every_iterations), self.save)
             engine.add_event_handler(Events.COMPLETED, self.save)
+            engine.add_event_handler(Events.COMPLETED, lambda _: self._lock.release())
 
     def resume(self, engine: Engine) -> None:
-        """Load the newest checkpoint of ``ckpt_dir``, if any, and continue the run from it."""
+        """Take the run's lock, then load the newest readable checkpoint of ``ckpt_dir``, if any, and continue the
+        run from it."""
         if self.rank == 0:
+            self._lock.acquire()
             self._remove_interrupted_writes()
         files = checkpoint_files(self.ckpt_dir)
         if not files:
             return
-        latest = files[-1]
         configured_max_epochs = engine.state.max_epochs
         cached, self._newest = self._newest, None
-        state = (
-            cached[1] if cached and cached[0] == latest else torch.load(latest, map_location="cpu", weights_only=True)
-        )
+        latest, state = self._newest_readable(files, set_aside=self.rank == 0, cached=cached)
         Checkpoint.load_objects(to_load=self.save_dict, checkpoint=state)
         engine.state.max_epochs = configured_max_epochs
-        saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in files]
+        saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in checkpoint_files(self.ckpt_dir)]
         self._checkpoint.load_state_dict({"_saved": saved})
         if engine.state.epoch >= configured_max_epochs:
             logger.info(f"{latest} already finished {engine.state.epoch} epochs; raise --max_epochs to train further.")
@@ -200,10 +256,13 @@ class ResumableCheckpoint:
             logger.info(f"resumed from {latest} at epoch {engine.state.epoch}, iteration {engine.state.iteration}.")
 
     def save(self, engine: Engine) -> None:
-        """Write a checkpoint (unless this iteration already has one) and the model file."""
+        """Write a checkpoint (unless this iteration already has one), then remove all but the newest ``n_saved``,
+        then write the model file."""
         last = self._checkpoint.last_checkpoint
         if last is None or Path(last).name != f"{CHECKPOINT_PREFIX}_{engine.state.iteration}.pt":
             self._checkpoint(engine)
+            for old in checkpoint_files(self.ckpt_dir)[: -self.n_saved]:
+                old.unlink()
         if self.model_file is not None:
             settings = dict(self.model_settings)
             if "num_stages" in settings and hasattr(self.model_network, "num_stages"):
