@@ -11,27 +11,47 @@ Needs the optional ``monailabel`` package (``pip install -e ".[monailabel]"``).
   on the training image's field of view.
 
 Both take ``seed`` in the request (``params``); the harmonisation also ``start_stage``.
+
+The server answers without authentication unless MONAI Label's is turned on, so the app locks it down:
+
+- :func:`lock_down` makes the FastAPI server read-only (:class:`ReadOnlyMiddleware`: uploads, deletes, label saves,
+  model replacement, training, batch inference and scoring get 403 and a sentence) and replaces MONAI Label's CORS
+  middleware (with no origin configured it answers every origin, with credentials) by one for the configured origins
+  only, or none.
+- :func:`check_infer_request` lets ``/infer`` read only images of the datastore, named by id, and refuses parameters
+  that name files and ``save_label``; :func:`bad_input_as_http_error` returns medgan's
+  :class:`~medgan.errors.BadInputError` sentence as HTTP 422 instead of a bare 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from fastapi import FastAPI, HTTPException
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 from monailabel.tasks.infer.bundle import BundleInferTask
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from medgan.data.single_image import load_single_image
+from medgan.errors import find_bad_input
 from medgan.inference import resampled_affine
 from medgan.serving import BundleGenerator, bundle_model_file, consingan_generate, to_volume
 
 START_STAGE = "start_stage"
 SEED = "seed"
 PRED = "pred"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_POSTS = ("/infer/", "/activelearning/", "/auth/")  # inference, the next study to open, the login token
+FILE_MARKS = ("/", "\\", "..")
 
 
 class LoadInjectedImage:
@@ -146,3 +166,136 @@ class SamplingTask(BasicInferTask):
 
     def post_transforms(self, data: dict | None = None) -> Sequence[Callable]:
         return [WriteAsVolume(self.settings, shape_of=None, training_grid=True)]
+
+
+def write_refusal(method: str, path: str) -> str | None:
+    """The sentence refusing ``method path`` (a route path of MONAI Label's REST API) on a read-only server, or None
+    for a read (GET, HEAD, OPTIONS) or a POST that writes nothing (inference, next study, login)."""
+    if method in READ_METHODS or (method == "POST" and path.startswith(READ_POSTS)):
+        return None
+    return (
+        f"{method} {path} is refused: this medgan MONAI Label server is read-only (no uploads, deletes, label "
+        "saves, model replacement, training, batch inference or scoring); add studies by copying them into its "
+        "--studies folder, and replace a model by replacing its bundle's models/model.pt and restarting the server."
+    )
+
+
+def route_path(scope: Scope, api_prefix: str) -> str:
+    """The request's path as MONAI Label's routes name it: without the server's root path and API prefix."""
+    path = scope["path"]
+    for prefix in (scope.get("root_path", ""), api_prefix):
+        if prefix and path.startswith(prefix):
+            path = path[len(prefix) :]
+    return path
+
+
+class ReadOnlyMiddleware:
+    """ASGI middleware: every request that would change the server's files (see :func:`write_refusal`) gets HTTP 403
+    with the sentence as ``detail``, as FastAPI's errors have it; the others pass to the server."""
+
+    def __init__(self, app: ASGIApp, api_prefix: str = "") -> None:
+        self.app = app
+        self.api_prefix = api_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = None
+        if scope["type"] == "http":
+            refusal = write_refusal(scope["method"], route_path(scope, self.api_prefix))
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await JSONResponse({"detail": refusal}, status_code=403)(scope, receive, send)
+
+
+def cors_middleware(origins: Sequence[object]) -> list[Middleware]:
+    """MONAI Label's CORS middleware for ``origins``, written as browsers send them (pydantic adds a trailing ``/``
+    to ``MONAI_LABEL_CORS_ORIGINS`` that no ``Origin`` header has), or none when no origin is configured."""
+    allowed = [str(origin).rstrip("/") for origin in origins]
+    if not allowed:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware, allow_origins=allowed, allow_credentials=True, allow_methods=["*"], allow_headers=["*"]
+        )
+    ]
+
+
+def lock_down(server: FastAPI, api_prefix: str, cors_origins: Sequence[object]) -> None:
+    """Make MONAI Label's FastAPI ``server`` read-only and answer cross-origin requests only from ``cors_origins``
+    (MONAI Label's own middleware answers every origin, with credentials, when none is configured), also when it is
+    already running: its middleware stack is rebuilt. Doing it again changes nothing."""
+    others = [entry for entry in server.user_middleware if entry.cls not in (CORSMiddleware, ReadOnlyMiddleware)]
+    server.user_middleware = [
+        Middleware(ReadOnlyMiddleware, api_prefix=api_prefix),
+        *cors_middleware(cors_origins),
+        *others,
+    ]
+    if server.middleware_stack is not None:
+        server.middleware_stack = server.build_middleware_stack()
+
+
+def names_a_file(value: str) -> bool:
+    """Whether a request value looks like a file path: it holds ``/``, ``\\`` or ``..``, or starts with ``~``."""
+    return value.startswith("~") or any(mark in value for mark in FILE_MARKS)
+
+
+def file_names(value: object) -> Iterator[str]:
+    """The strings in a request value, also inside lists and dicts, that look like file paths."""
+    if isinstance(value, str):
+        if names_a_file(value):
+            yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from file_names(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from file_names(item)
+
+
+def check_image(image: object, image_ids: Sequence[str]) -> None:
+    """Refuse (HTTP 400 with a sentence) an ``/infer`` image that is not one of ``image_ids``, the datastore's (a file
+    path, an upload or a session image is not)."""
+    if image not in image_ids:
+        what = "a file path" if isinstance(image, str) and names_a_file(image) else "not an image id of the datastore"
+        raise HTTPException(
+            400,
+            f"image {image!r} is refused: it is {what}; this server infers only on its datastore's own images, named "
+            "by id (GET /datastore/?output=all lists them), never on a server path or an upload.",
+        )
+
+
+def check_parameters(request: Mapping[str, Any]) -> None:
+    """Refuse (HTTP 400 with a sentence) an ``/infer`` request with a parameter (other than ``model`` and ``image``)
+    that names a file (:func:`names_a_file`), and (HTTP 403) one asking to ``save_label`` into the datastore."""
+    for key, value in request.items():
+        named = None if key in ("model", "image") else next(file_names(value), None)
+        if named is not None:
+            raise HTTPException(
+                400,
+                f"{key} {named!r} is refused: it names a file, and this server's /infer takes no file paths in its "
+                "parameters (no value with '/', '\\' or '..', or starting with '~'); give e.g. seed and start_stage.",
+            )
+    if request.get("save_label"):
+        raise HTTPException(
+            403, "save_label is refused: this server is read-only and saves no result into its datastore; leave it out."
+        )
+
+
+def check_infer_request(request: Mapping[str, Any], image_ids: Sequence[str]) -> None:
+    """Refuse an ``/infer`` request that reads anything but a datastore image or writes into the datastore
+    (:func:`check_image`, :func:`check_parameters`)."""
+    check_image(request.get("image"), image_ids)
+    check_parameters(request)
+
+
+@contextmanager
+def bad_input_as_http_error() -> Iterator[None]:
+    """Turn a :class:`~medgan.errors.BadInputError` raised inside (also wrapped by MONAI's config parser) into HTTP
+    422 with its sentence, ``medgan: ...``, so the client reads what to change; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        bad_input = find_bad_input(error)
+        if bad_input is None:
+            raise
+        raise HTTPException(422, f"medgan: {bad_input}") from error

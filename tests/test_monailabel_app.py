@@ -1,6 +1,8 @@
 """The MONAI Label app (``apps/monailabel``) in a real MONAI Label server on 127.0.0.1, called through its REST
 ``/infer`` endpoint: ConSinGAN harmonisation of a study and a random sample, and a DCGAN sample (the sampling task
-serves any bundle), from tiny trained bundles."""
+serves any bundle), from tiny trained bundles; and the server's lock-down: every write refused (403) with nothing
+written, ``/infer`` only on datastore images (400), medgan's input errors as 422 with their sentence, and CORS
+answers only for the configured origins."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
@@ -28,6 +32,8 @@ requests = pytest.importorskip("requests")  # a monailabel dependency
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 240
+VIEWER = "http://viewer.example:3000"
+FOREIGN = "http://evil.example"
 pytestmark = pytest.mark.slow
 
 
@@ -64,17 +70,20 @@ def dcgan(tmp_path_factory) -> Path:
     return bundle
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, bundle, scan, dcgan):
-    """``monailabel start_server`` with the app (copied: the server creates folders in its app) on a free port."""
-    app = tmp_path_factory.mktemp("app") / "monailabel"
+@contextmanager
+def running_server(root: Path, studies: Path, bundles: list[Path], *conf: str):
+    """``monailabel start_server`` with the app (copied under ``root``: the server creates folders in its app) on a
+    free port, ``--conf bundles`` and the ``conf`` pairs given, ``MONAI_LABEL_CORS_ORIGINS`` unset (a value crashes
+    MONAI Label 0.8.5's start_server); yields its URL."""
+    app = root / "monailabel"
     shutil.copytree(REPO / "apps" / "monailabel", app, ignore=shutil.ignore_patterns("logs", "model", "bin", "lib"))
+    environment = {key: value for key, value in env().items() if key != "MONAI_LABEL_CORS_ORIGINS"}
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(scan.parent),
-         "--conf", "bundles", f"{bundle},{dcgan}", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env(), cwd=app,
+        [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies),
+         "--conf", "bundles", ",".join(map(str, bundles)), *conf, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=app,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + START_TIMEOUT_S
@@ -93,6 +102,20 @@ def server(tmp_path_factory, bundle, scan, dcgan):
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, bundle, scan, dcgan):
+    """The server on both bundles, no CORS origin configured."""
+    with running_server(tmp_path_factory.mktemp("app"), scan.parent, [bundle, dcgan]) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def viewer_server(tmp_path_factory, bundle, scan):
+    """The server on the ConSinGAN bundle with one CORS origin, ``VIEWER``."""
+    with running_server(tmp_path_factory.mktemp("app"), scan.parent, [bundle], "--conf", "cors_origins", VIEWER) as url:
+        yield url
 
 
 def infer(url: str, model: str, tmp_path: Path, **params) -> nib.Nifti1Image:
@@ -146,3 +169,136 @@ def test_a_multi_image_bundle_is_sampled_too(server, tmp_path):
     assert -1 - 1e-6 <= data.min() and data.max() <= 1 + 1e-6  # a multi-image model's range
     np.testing.assert_array_equal(infer(server, "dcgan_sample", tmp_path, seed=1).get_fdata(), data)
     assert not np.array_equal(infer(server, "dcgan_sample", tmp_path, seed=2).get_fdata(), data)
+
+
+def refusal(response: requests.Response, status: int, *phrases: str) -> str:
+    """The sentence of a refused request, checked: HTTP ``status`` and every phrase in its ``detail``."""
+    assert response.status_code == status, response.text[-2000:]
+    detail = response.json()["detail"]
+    assert all(phrase in detail for phrase in phrases), detail
+    return detail
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {path for path in folder.rglob("*") if path.is_file()}
+
+
+def test_an_upload_under_a_dotted_name_is_refused_and_writes_nothing(server, scan):
+    name = f"ESCAPED_{uuid.uuid4().hex}"
+    studies = scan.parent
+    before = files_under(studies)
+    response = requests.put(f"{server}/datastore/image", params={"image": f"../../../{name}"},
+                            files={"file": ("escape.py", b"print('escaped')\n")}, timeout=30)  # fmt: skip
+    refusal(response, 403, "PUT /datastore/image is refused", "read-only", "copying them into its --studies folder")
+    assert not (studies.parents[2] / f"{name}.py").exists()  # where MONAI Label's own datastore would write it
+    assert list(studies.parents[2].rglob(f"{name}*")) == []  # nor anywhere else, in or outside the studies
+    assert files_under(studies) == before
+
+
+def test_deleting_a_study_is_refused_and_keeps_it(server, scan):
+    content = scan.read_bytes()
+    refusal(requests.delete(f"{server}/datastore/image", params={"id": "scan"}, timeout=30), 403,
+            "DELETE /datastore/image is refused", "read-only")  # fmt: skip
+    assert scan.read_bytes() == content
+    assert "scan" in requests.get(f"{server}/datastore/", params={"output": "all"}, timeout=30).json()["objects"]
+
+
+def test_saving_a_label_is_refused_and_writes_none(server, scan):
+    before = files_under(scan.parent)
+    response = requests.put(f"{server}/datastore/label", params={"image": "scan"},
+                            files={"label": ("scan.nii.gz", scan.read_bytes())}, timeout=30)  # fmt: skip
+    refusal(response, 403, "PUT /datastore/label is refused", "read-only")
+    assert files_under(scan.parent) == before
+
+
+def test_replacing_a_model_is_refused_and_keeps_model_pt(server, bundle):
+    model = bundle / "models" / "model.pt"
+    content = model.read_bytes()
+    response = requests.put(f"{server}/model/consingan_harmonise", files={"file": ("model.pt", b"not a model")},
+                            timeout=30)  # fmt: skip
+    refusal(response, 403, "PUT /model/consingan_harmonise is refused", "replacing its bundle's models/model.pt")
+    assert model.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("DELETE", "/model/consingan_sample"), ("DELETE", "/datastore/label"), ("PUT", "/datastore/image/info"),
+     ("PUT", "/session/"), ("POST", "/batch/infer/consingan_sample"), ("POST", "/train/"), ("POST", "/scoring/"),
+     ("POST", "/reload")],
+)  # fmt: skip
+def test_every_other_write_is_refused(server, bundle, method, path):
+    model = bundle / "models" / "model.pt"
+    content = model.read_bytes()
+    refusal(requests.request(method, f"{server}{path}", timeout=30), 403, f"{method} {path} is refused", "read-only")
+    assert model.read_bytes() == content
+
+
+def refused_infer(url: str, image: str | None, params: dict, files: dict | None = None) -> requests.Response:
+    """POST ``/infer/consingan_harmonise`` with ``image`` (a query value; None: none) and ``params``."""
+    query = {"output": "image"} if image is None else {"image": image, "output": "image"}
+    return requests.post(f"{url}/infer/consingan_harmonise", params=query,
+                         files={"params": (None, json.dumps(params)), **(files or {})}, timeout=60)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("image", "what"),
+    [("absolute", "it is a file path"), ("../studies/scan", "it is a file path"),
+     ("no_such_scan", "it is not an image id of the datastore")],
+)  # fmt: skip
+def test_infer_reads_only_images_of_the_datastore(server, scan, image, what):
+    image = str(scan) if image == "absolute" else image
+    refusal(refused_infer(server, image, {"seed": 1}), 400, f"image {image!r} is refused", what,
+            "infers only on its datastore's own images")  # fmt: skip
+
+
+def test_infer_refuses_an_uploaded_image(server, scan):
+    response = refused_infer(server, None, {"seed": 1}, {"file": ("upload.nii.gz", scan.read_bytes())})
+    refusal(response, 400, "is refused: it is a file path", "never on a server path or an upload")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"image": "absolute"}, {"seed": 1, "model_filename": "../../../models/model.pt"},
+     {"seed": 1, "options": {"reference": ["~/scan.nii.gz"]}}],
+)  # fmt: skip
+def test_infer_refuses_parameters_that_name_files(server, scan, params):
+    params = {key: str(scan) if value == "absolute" else value for key, value in params.items()}
+    key = next(key for key in params if key != "seed")
+    response = refused_infer(server, "scan", params)
+    if key == "image":  # a params "image" replaces the query's, and is checked as one
+        refusal(response, 400, f"image {str(scan)!r} is refused: it is a file path")
+    else:
+        refusal(response, 400, f"{key} ", "is refused: it names a file", "takes no file paths in its parameters")
+
+
+def test_infer_refuses_to_save_its_result_into_the_datastore(server, scan):
+    before = files_under(scan.parent)
+    refusal(refused_infer(server, "scan", {"seed": 1, "save_label": True}), 403, "save_label is refused", "read-only")
+    assert files_under(scan.parent) == before
+
+
+def test_a_medgan_input_error_returns_its_sentence_as_422(server):
+    detail = refusal(refused_infer(server, "scan", {"start_stage": 99, "seed": 1}), 422, "medgan: start_stage 99")
+    assert detail.startswith("medgan: start_stage 99 is outside 0..") and detail.endswith("pick a built stage.")
+
+
+def cors_answer(url: str, origin: str) -> list[dict]:
+    """The CORS headers (lower-cased names) the server gives ``origin``: on a GET and on a POST preflight."""
+    simple = requests.get(f"{url}/info/", headers={"Origin": origin}, timeout=30)
+    preflight = requests.options(f"{url}/infer/consingan_sample", timeout=30,
+                                 headers={"Origin": origin, "Access-Control-Request-Method": "POST"})  # fmt: skip
+    return [{k.lower(): v for k, v in r.headers.items() if k.lower().startswith("access-control-")} for r in
+            (simple, preflight)]  # fmt: skip
+
+
+def test_a_foreign_origin_gets_no_cors_answer_by_default(server):
+    for headers in cors_answer(server, FOREIGN):
+        assert "access-control-allow-origin" not in headers and "access-control-allow-credentials" not in headers
+
+
+def test_only_a_configured_origin_gets_a_cors_answer(viewer_server):
+    for headers in cors_answer(viewer_server, VIEWER):
+        assert headers["access-control-allow-origin"] == VIEWER
+        assert headers["access-control-allow-credentials"] == "true"
+    for headers in cors_answer(viewer_server, FOREIGN):
+        assert headers.get("access-control-allow-origin") not in (FOREIGN, "*")
