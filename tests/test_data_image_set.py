@@ -283,3 +283,25 @@ def test_validate_image_size():
 
 def test_sample_data_has_one_channel():
     _raises(r"the sample volume has 1 channel\(s\) but the model has channels=3", None, 2, 64, channels=3)
+
+
+def test_every_unreadable_file_of_a_folder_is_named(tmp_path):
+    _png(tmp_path / "a.png", _gray(16, 16))
+    for name in ("b.png", "c.png", "d.png"):
+        (tmp_path / name).write_bytes(b"not a png")
+    _raises(r"3 of 4 images could not be read: \S+/b\.png, \S+/c\.png, \S+/d\.png \(the first: cannot identify "
+            r"image file .*\); replace or remove them\.", tmp_path, 2, 64)  # fmt: skip
+
+
+def test_images_that_would_be_magnified_more_than_eightfold_are_refused(tmp_path):
+    _png(tmp_path / "big.png", _gray(40, 48))
+    _png(tmp_path / "tiny.png", RNG.integers(0, 255, (1, 2), dtype=np.uint8))
+    _raises(r"1 of the 2 images of .* \(the smallest 1x2 px\) would be magnified more than 8x to 64x64; remove them "
+            r"or lower --image_size\.", tmp_path, 2, 64)  # fmt: skip
+    _png(tmp_path / "tiny.png", _gray(8, 8))  # 8x: the limit itself passes
+    assert load_training_images(tmp_path, 2, 64).shape == (2, 1, 64, 64)
+
+
+def test_a_4d_nifti_is_called_so_not_rgb(tmp_path):
+    _nifti(tmp_path / "series.nii.gz", RNG.random((12, 10, 8, 3)).astype(np.float32))
+    _raises(r"series\.nii\.gz is a 4D image \(3 volumes of 12x10x8\); give one 3D volume per file", tmp_path, 2, 64)

@@ -32,6 +32,8 @@ from medgan.layers.resize import resize_antialiased
 
 ALLOWED_SIZES = (64, 128, 256)
 MIN_SLICE_AREA_FRACTION = 0.25
+MAX_UPSCALING = 8  # an image whose longest side is magnified more than this is interpolation, not data
+MAX_NAMED = 5  # unreadable files named in one sentence
 BITMAP_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NUMPY_SUFFIXES = (".npy",)
@@ -149,8 +151,13 @@ def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int
         _check_channels(volume, "the sample volume", channels)
         return images
     images, paths = [], find_image_paths(dataset_dir)
+    unreadable = []
     for path in paths:
-        image = load_image(path)
+        try:
+            image = load_image(path)
+        except BadInputError as error:
+            unreadable.append((path, error))
+            continue
         images.extend(_prepare(image, path, spatial_dims))
         if path == paths[0]:
             _check_channels(image, path, channels)
@@ -159,7 +166,42 @@ def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int
                 f"{path} has {image.shape[0]} channel(s) but {paths[0]} has {channels}; "
                 "give images that all have the same number of channels."
             )
+    _refuse_unreadable(unreadable, len(paths))
     return images
+
+
+def _refuse_unreadable(unreadable: list[tuple[Path, BadInputError]], total: int) -> None:
+    """One sentence naming every file of a folder that could not be read (the first :data:`MAX_NAMED`)."""
+    if len(unreadable) == 1:
+        raise unreadable[0][1]
+    if unreadable:
+        named = ", ".join(str(path) for path, _ in unreadable[:MAX_NAMED])
+        more = f" and {len(unreadable) - MAX_NAMED} more" if len(unreadable) > MAX_NAMED else ""
+        first = unreadable[0][1]
+        reason = (str(first.__cause__).strip().splitlines() or [""])[0] if first.__cause__ else str(first)
+        raise BadInputError(
+            f"{len(unreadable)} of {total} images could not be read: {named}{more} (the first: {reason}); "
+            "replace or remove them."
+        )
+
+
+def refuse_upscaling(images: Sequence[torch.Tensor], shape: Sequence[int], where: str) -> None:
+    """Refuse a training set with images that ``shape`` would magnify more than :data:`MAX_UPSCALING` times along
+    their longest side (a 1x2 px image trained as 64x64), naming how many and the smallest.
+
+    Args:
+        images: (C, *spatial) tensors as read.
+        shape: the training shape per axis.
+        where: the folder, for the sentence.
+    """
+    too_small = [image for image in images if MAX_UPSCALING * max(image.shape[1:]) < max(shape)]
+    if too_small:
+        smallest = min(too_small, key=lambda image: max(image.shape[1:]))
+        size = "x".join(str(side) for side in smallest.shape[1:])
+        raise BadInputError(
+            f"{len(too_small)} of the {len(images)} images of {where} (the smallest {size} px) would be magnified "
+            f"more than {MAX_UPSCALING}x to {'x'.join(map(str, shape))}; remove them or lower --image_size."
+        )
 
 
 def padded_sizes(sizes: Sequence[int], shape: Sequence[int]) -> list[int]:
@@ -205,7 +247,9 @@ def load_training_images(
         BadInputError: on anything a user can fix, naming the file or folder.
     """
     validate_image_size(image_size, allowed_sizes)
-    return torch.stack([fit_to_size(image, image_size) for image in read_images(dataset_dir, spatial_dims, channels)])
+    images = read_images(dataset_dir, spatial_dims, channels)
+    refuse_upscaling(images, [image_size] * spatial_dims, str(dataset_dir) if dataset_dir else "the sample data")
+    return torch.stack([fit_to_size(image, image_size) for image in images])
 
 
 def _suffix(path: Path) -> str:
@@ -215,6 +259,10 @@ def _suffix(path: Path) -> str:
 
 def load_image(path: Path) -> MetaTensor:
     """(C, *spatial) float32 as read; a folder is a DICOM series."""
+    if path.is_dir() and not any(child.suffix.lower() == DICOM_SUFFIX for child in path.iterdir()):
+        raise BadInputError(f"{path} is a folder without DICOM (.dcm) files; give an image file or a DICOM series.")
+    if path.is_file() and _suffix(path) not in _READERS:
+        raise BadInputError(f"{path} is not an image medgan reads ({FORMATS}); give an image file.")
     reader = SimpleITKReader() if path.is_dir() else _READERS[_suffix(path)]()
     try:
         return LoadImage(image_only=True, ensure_channel_first=True, dtype=np.float32)(str(path), reader=reader)
@@ -229,6 +277,11 @@ def _check_channels(image: torch.Tensor, name: str | Path, channels: int) -> Non
     found = image.shape[0]
     if found == channels:
         return
+    if image.ndim == 4 and found > 1:  # (volumes, X, Y, Z): a 4D image, such as a time series
+        raise BadInputError(
+            f"{name} is a 4D image ({found} volumes of {'x'.join(map(str, image.shape[1:]))}); give one 3D volume "
+            "per file."
+        )
     if found == 3 and channels == 1:
         raise BadInputError(
             f"{name} is an RGB image but the model has channels=1; convert the images to grayscale or set channels=3."

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from medgan.data.image_set import fit_to_shape, padded_sizes, read_images
+from medgan.data.image_set import fit_to_shape, padded_sizes, read_images, refuse_upscaling
 from medgan.errors import BadInputError
 
 __all__ = ["MAX_PADDING_FACTOR", "image_shape_for", "load_shaped_training_images"]
@@ -101,4 +101,5 @@ def load_shaped_training_images(
     shape = [int(s) for s in image_shape]
     images = read_images(dataset_dir, spatial_dims, channels)
     name = str(dataset_dir) if dataset_dir else "the sample volume"
+    refuse_upscaling(images, shape, name)
     return torch.stack([_fit(image, shape, f"an image of {name}") for image in images])
