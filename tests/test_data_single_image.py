@@ -9,6 +9,8 @@ import pytest
 from medgan.data.single_image import load_single_image
 from medgan.errors import BadInputError
 
+SERIES = np.random.default_rng(0).random((12, 10, 8, 3)).astype(np.float32)  # three volumes in one file
+
 
 @pytest.mark.parametrize(
     ("make", "sentence"),
@@ -17,7 +19,7 @@ from medgan.errors import BadInputError
      (lambda folder: (folder / "empty").mkdir() or folder / "empty",
       r"empty is a folder without DICOM \(\.dcm\) files; give an image file or a DICOM series"),
      (lambda folder: folder / "missing.png", r"image \S+missing\.png does not exist; set --image"),
-     (lambda folder: nib.save(nib.Nifti1Image(np.random.default_rng(0).random((12, 10, 8, 3)).astype(np.float32), np.eye(4)),
+     (lambda folder: nib.save(nib.Nifti1Image(SERIES, np.eye(4)),
                               folder / "series.nii.gz") or folder / "series.nii.gz",
       r"series\.nii\.gz is a 4D image \(shape \(12, 10, 8\) x 3\); give one 3D volume")],
 )  # fmt: skip
