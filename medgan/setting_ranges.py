@@ -53,12 +53,13 @@ class Setting:
             return "one of " + ", ".join(str(choice) for choice in self.choices)
         noun = "odd whole number" if self.odd else "whole number" if self.kind is int else "number"
         noun = f"a list of {self.length} {noun}s" if self.length else f"an {noun}" if self.odd else f"a {noun}"
-        if self.low is not None and self.high is not None:
-            return f"{noun} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
-        if self.low is not None:
-            return f"{noun} {'above' if self.low_open else 'from'} {self.low:g}"
-        if self.high is not None:
-            return f"{noun} up to {self.high:g}"
+        low, high = _written(self.low), _written(self.high)
+        if low is not None and high is not None:
+            return f"{noun} in {'(' if self.low_open else '['}{low}, {high}]"
+        if low is not None:
+            return f"{noun} {'above' if self.low_open else 'from'} {low}"
+        if high is not None:
+            return f"{noun} up to {high}"
         return noun
 
     def admits(self, value: Any) -> bool:
@@ -88,12 +89,19 @@ class Setting:
         return isinstance(value, self.kind)
 
 
+def _written(bound: float | None) -> str | None:
+    """A bound as a user types it: ``1``, ``0.5``, ``4294967295``."""
+    if bound is None:
+        return None
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
 WHOLE_FROM_1 = Setting(int, low=1)
 WHOLE_FROM_0 = Setting(int, low=0)
 FRACTION = Setting(float, low=0, high=1)
 NON_NEGATIVE = Setting(float, low=0)
 POSITIVE = Setting(float, low=0, low_open=True)
-SEED_RANGE = Setting(int, low=0, high=2**63 - 1)
+SEED_RANGE = Setting(int, low=0, high=2**32 - 1)  # what numpy's legacy seeding (DataLoader workers) accepts
 
 SETTINGS: dict[str, Setting] = {
     # data and image
@@ -162,7 +170,7 @@ SETTINGS: dict[str, Setting] = {
     "start_stage": WHOLE_FROM_0,
     "num_latent_points": Setting(int, low=2),
     "interpolation_steps": Setting(int, low=2),
-    "exploration_seeds": Setting(int, low=0, high=2**63 - 1, per_axis=True),
+    "exploration_seeds": Setting(int, low=0, high=2**32 - 1, per_axis=True),
     "embedding": Setting(str, choices=("auto", "umap", "pca")),
     "max_pairs": WHOLE_FROM_1,
     "ssim_kernel_size": Setting(int, low=3, odd=True),
@@ -253,9 +261,8 @@ def checked_device(value: Any) -> torch.device:
     """
     try:
         device = torch.device(value)
-    except (RuntimeError, TypeError) as error:
-        sentence = f"--device {value!r} is not a device name ({error}); use e.g. --device cpu or cuda."
-        raise BadInputError(sentence) from None
+    except (RuntimeError, TypeError):
+        raise BadInputError(f"--device {value!r} is not a device name; use e.g. --device cpu or cuda:1.") from None
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if (device.index or 0) >= count:

@@ -65,9 +65,9 @@ def test_every_setting_of_every_config_is_declared_and_its_default_is_in_range(b
      ("kernel_size", 4, "an odd whole number from 1"),
      ("loss", "wasserstein", "--loss must be one of bce, hinge, wgan"),
      ("image_size", [64, 2], "(or one per axis), not [64, 2]"),
-     ("num_samples", 0, "--num_samples must be a whole number in [1, 1e+06], not 0"),
+     ("num_samples", 0, "--num_samples must be a whole number in [1, 1000000], not 0"),
      ("style_mixing_prob", 1.5, "a number in [0, 1]"),
-     ("seed", -1, "--seed must be a whole number in [0, 9.22337e+18], not -1")],
+     ("seed", -1, "--seed must be a whole number in [0, 4294967295], not -1")],
 )  # fmt: skip
 def test_a_value_outside_its_range_is_one_sentence(key, value, sentence):
     with pytest.raises(BadInputError) as caught:
