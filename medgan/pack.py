@@ -1,9 +1,10 @@
 """Check a bundle folder and package it as the MONAI model zoo publishes bundles: ``<name>_v<version>.zip`` holding
 one ``<name>/`` folder, which ``python -m monai.bundle download --name <name> --url ...`` fetches and unpacks.
 
-What goes in: every file of the bundle folder except what runs write there, i.e. ``output/``, ``eval/``, hidden
-files, ``__pycache__`` and everything in ``models/`` but the trained ``model.pt`` and exported ``model.ts``
-(checkpoints, sample previews, TensorBoard logs and loss plots stay home). Files listed in ``large_files.yml``
+What goes in: only what a bundle is, ``configs/``, ``docs/``, ``scripts/``, ``LICENSE``, the large-files list and,
+of ``models/``, the trained ``model.pt``, its ``model_settings.json`` and the exported ``model.ts``; nothing else
+(run folders such as ``output/``, ``eval/`` or a training run's ``--output_dir`` inside the bundle, checkpoints with
+optimizer state, sample previews, TensorBoard logs, hidden files, ``__pycache__``) stays home. Files listed in ``large_files.yml``
 (the model zoo's name; ``large_files.yaml`` or ``.json`` also) are left out: a user fetches them with
 ``python -m monai.bundle download_large_files --bundle_path <folder>``.
 
@@ -39,7 +40,7 @@ LARGE_FILES = LARGE_FILES_NAMES[0]  # the name a refusal suggests
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold: a fixed one makes zips reproducible
 ZIP_FILE_MODE = 0o644
 REQUIRED_FILES = ("LICENSE", "configs/metadata.json", "docs/README.md")
-RUN_OUTPUT_FOLDERS = ("output", "eval")  # what inference and evaluation write into a bundle
+BUNDLE_FOLDERS = ("configs", "docs", "scripts", "models")  # the folders of a MONAI bundle
 MODEL_FILES = ("model.pt", "model_settings.json", "model.ts")  # the only files of models/ that are shipped
 HASH_TYPES = ("md5", "sha1", "sha256", "sha512")
 
@@ -56,11 +57,13 @@ class BundleContents:
 
 def _is_packed(relative: Path, models: bool) -> bool:
     parts = relative.parts
-    if any(part.startswith(".") or part == "__pycache__" for part in parts) or parts[0] in RUN_OUTPUT_FOLDERS:
+    if any(part.startswith(".") or part == "__pycache__" for part in parts):
         return False
     if parts[0] == "models":
         return models and len(parts) == 2 and parts[1] in MODEL_FILES
-    return True
+    if len(parts) == 1:
+        return parts[0] in ("LICENSE", *LARGE_FILES_NAMES)
+    return parts[0] in BUNDLE_FOLDERS
 
 
 def read_metadata(bundle_dir: Path) -> dict:

@@ -225,3 +225,22 @@ def test_an_existing_zip_is_not_replaced_without_overwrite(clean, tmp_path):
         pack(str(clean), str(tmp_path))
     assert target.read_bytes() == b"a colleague's zip"
     assert zipfile.ZipFile(pack(str(clean), str(tmp_path), overwrite="true")).namelist()
+
+
+def test_only_what_a_bundle_is_is_packed(clean, tmp_path):
+    """A training run's folder inside the bundle (checkpoints with optimizer state), notes and stray files stay
+    home, with or without the model files."""
+    run = clean / "run1" / "checkpoints"
+    run.mkdir(parents=True)
+    (run / "checkpoint_8.pt").write_bytes(b"optimizer state")
+    (clean / "notes.txt").write_text("where the data are")
+    (clean / "models" / "checkpoints").mkdir(parents=True)
+    (clean / "models" / "checkpoints" / "checkpoint_8.pt").write_bytes(b"optimizer state")
+    (clean / "scripts").mkdir()
+    (clean / "scripts" / "prepare.py").write_text("print('a bundle script')\n")
+    for models in ("true", "false"):
+        names = set(zipfile.ZipFile(pack(str(clean), str(tmp_path / models), models=models)).namelist())
+        tops = {name.split("/")[1] for name in names}
+        assert tops <= {"configs", "docs", "scripts", "models", "LICENSE"}, tops
+        assert "consingan/scripts/prepare.py" in names
+        assert not [name for name in names if "checkpoint" in name or name.endswith("notes.txt")]
