@@ -4,9 +4,9 @@ one ``<name>/`` folder, which ``python -m monai.bundle download --name <name> --
 What goes in: only what a bundle is, ``configs/``, ``docs/``, ``scripts/``, ``LICENSE``, the large-files list and,
 of ``models/``, the trained ``model.pt``, its ``model_settings.json`` and the exported ``model.ts``; nothing else
 (run folders such as ``output/``, ``eval/`` or a training run's ``--output_dir`` inside the bundle, checkpoints with
-optimizer state, sample previews, TensorBoard logs, hidden files, ``__pycache__``) stays home. Files listed in ``large_files.yml``
-(the model zoo's name; ``large_files.yaml`` or ``.json`` also) are left out: a user fetches them with
-``python -m monai.bundle download_large_files --bundle_path <folder>``.
+optimizer state, sample previews, TensorBoard logs, hidden files, ``__pycache__``) stays home. Files listed in
+``large_files.yml`` (the model zoo's name; ``large_files.yaml`` or ``.json`` also) are left out: a user fetches
+them with ``python -m monai.bundle download_large_files --bundle_path <folder>``.
 
 The zip is reproducible: entries in sorted order with a fixed date (1980-01-01) and permissions, so two clones of
 the same bundle pack to the same bytes and checksum. An existing zip is not replaced unless ``--overwrite true``.
