@@ -12,6 +12,7 @@ import torch
 
 from medgan.data.intensity import denormalize
 from medgan.errors import BadInputError
+from medgan.output_manifest import check_output_dir, record_outputs, remove_recorded
 from medgan.utils import seeded
 from medgan.visualize import preview_grid, preview_tile, save_png
 
@@ -71,25 +72,6 @@ def resampled_affine(affine: np.ndarray, image_shape: list[int], output_shape: l
     return np.asarray(affine, np.float64) @ resample
 
 
-def check_output_dir(
-    output_dir: str | Path,
-    overwrite: bool,
-    patterns: Sequence[str] = SAMPLE_PATTERNS,
-    what: str = "generated samples",
-    create: bool = True,
-) -> Path:
-    """Create ``output_dir`` (unless not ``create``); refuse one that already holds files matching ``patterns``
-    (earlier ``what``) unless ``overwrite``, so nothing a user had is overwritten without being asked."""
-    folder = Path(output_dir)
-    if not overwrite and folder.is_dir() and any(next(folder.glob(pattern), None) for pattern in patterns):
-        raise BadInputError(
-            f"{folder} already holds {what}; set --output_dir to a new folder or pass --overwrite true."
-        )
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @torch.no_grad()
 def generate_samples(
     generator: torch.nn.Module,
@@ -142,20 +124,20 @@ def generate_and_save(
 
     The images are :func:`generate_samples`' (the same seed gives the same images, also in evaluation);
     ``affine`` and ``intensity_range`` go to :func:`write_image`. The folder is created only once the images
-    exist (a failed generation leaves nothing); with ``overwrite``, the earlier samples and grid are removed
-    first, so the folder never mixes two runs' samples.
+    exist (a failed generation leaves nothing); with ``overwrite``, the earlier samples and grid (exactly the files
+    :mod:`medgan.output_manifest` recorded) are removed first, so the folder never mixes two runs' samples, and a
+    file of those names that medgan did not write is refused, never replaced.
     """
-    folder = check_output_dir(output_dir, overwrite, create=False)
+    folder = check_output_dir(output_dir, overwrite, SAMPLE_PATTERNS, "generated samples", create=False)
     images = generate_samples(generator, latent_shape, num_samples, seed, batch_size, generate)
-    for pattern in SAMPLE_PATTERNS if folder.is_dir() else ():
-        for earlier in folder.glob(pattern):
-            earlier.unlink()
+    remove_recorded(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [
         write_image(image, folder / f"{SAMPLE_PREFIX}{i:04d}", affine, intensity_range)
         for i, image in enumerate(images)
     ]
     save_png(preview_grid(images), str(folder / SAMPLE_GRID))
+    record_outputs(folder, [*paths, folder / SAMPLE_GRID])
     logger.info(f"wrote {num_samples} samples and a preview grid to {folder}")
     return paths
 

@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "medgan"
 LEVELS = {
     "errors": 0,
     "utils": 1, "visualize": 1, "bundle": 1, "model_file": 1,
+    "output_manifest": 2,
     "layers": 2,
     "networks": 3, "losses": 3, "data": 3,
     "engines": 4, "handlers": 4,

@@ -11,6 +11,7 @@ from PIL import Image
 
 from medgan.errors import BadInputError
 from medgan.inference import generate_and_save, png_picture, write_image
+from medgan.output_manifest import MANIFEST, recorded_outputs
 
 
 def test_an_8_bit_training_range_gives_an_8_bit_png_in_that_range(tmp_path):
@@ -45,18 +46,25 @@ def test_a_3d_sample_is_nifti_in_intensity_units_with_the_affine(tmp_path):
 
 
 def test_samples_are_not_replaced_or_mixed(tmp_path):
-    """A folder holding samples (or only a user's samples.png) is refused; with overwrite the earlier samples go
-    first, so fewer new samples do not sit beside old ones; a failed generation creates no folder."""
+    """A user's own samples.png is never replaced, also with overwrite; earlier samples are refused without
+    overwrite and, with it, exactly the recorded files go first, so fewer new samples do not sit beside old ones and
+    a user's other files stay; a failed generation creates no folder."""
     generator = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Unflatten(1, (1, 4, 4)), torch.nn.Tanh())
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / "samples.png").write_bytes(b"the user's own figure")
-    with pytest.raises(BadInputError, match="already holds generated samples"):
-        generate_and_save(generator, [4], 3, str(folder))
+    for overwrite in (False, True):
+        with pytest.raises(BadInputError, match="holds samples.png, which medgan did not write there"):
+            generate_and_save(generator, [4], 3, str(folder), overwrite=overwrite)
     assert (folder / "samples.png").read_bytes() == b"the user's own figure"
-    generate_and_save(generator, [4], 3, str(folder), overwrite=True)
+    (folder / "samples.png").rename(tmp_path / "figure.png")
+    (folder / "notes.txt").write_text("the user's notes")
+    generate_and_save(generator, [4], 3, str(folder))
+    with pytest.raises(BadInputError, match="already holds generated samples; .* pass --overwrite true"):
+        generate_and_save(generator, [4], 3, str(folder))
     generate_and_save(generator, [4], 1, str(folder), overwrite=True)
-    assert sorted(p.name for p in folder.iterdir()) == ["sample_0000.png", "samples.png"]
+    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, "notes.txt", "sample_0000.png", "samples.png"]
+    assert recorded_outputs(folder) == {"sample_0000.png", "samples.png"}
     with pytest.raises(RuntimeError):
         generate_and_save(generator, [5], 1, str(tmp_path / "failed"))  # wrong latent size
     assert not (tmp_path / "failed").exists()

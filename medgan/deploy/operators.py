@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from monai.deploy.core import Fragment, Image, Operator, OperatorSpec
 
-from medgan.inference import check_output_dir, write_image
+from medgan.inference import write_image
+from medgan.output_manifest import check_output_dir, record_outputs, remove_recorded
 from medgan.serving import BundleGenerator, TorchScriptGenerator
 
 IMAGES = "images"
@@ -100,8 +101,12 @@ class ImageWriterOperator(Operator):
 
     def compute(self, op_input, op_output, context) -> None:
         images = op_input.receive(IMAGES)
-        folder = check_output_dir(self.output_dir, self.overwrite, (f"{self.prefix}*",), "written images")
+        folder = check_output_dir(self.output_dir, self.overwrite, (f"{self.prefix}*",), "written images", False)
+        remove_recorded(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
         for index, image in enumerate(images):
             meta = image.metadata()
-            write_image(torch.from_numpy(image.asnumpy()), folder / f"{self.prefix}{index:04d}", meta["affine"],
-                        meta["intensity_range"])  # fmt: skip
+            written.append(write_image(torch.from_numpy(image.asnumpy()), folder / f"{self.prefix}{index:04d}",
+                                       meta["affine"], meta["intensity_range"]))  # fmt: skip
+        record_outputs(folder, written)

@@ -21,7 +21,7 @@ import torch
 
 import medgan
 from medgan.errors import BadInputError
-from medgan.inference import check_output_dir, consingan_sampler, generate_samples
+from medgan.inference import consingan_sampler, generate_samples
 from medgan.metrics.checks import check_comparable, check_image_set, require_count
 from medgan.metrics.diversity import SSIM_KERNEL_SIZE, mean_pairwise_similarity, singan_diversity
 from medgan.metrics.features import (
@@ -39,6 +39,7 @@ from medgan.metrics.report import read_losses, save_report
 from medgan.metrics.result import MetricResult
 from medgan.metrics.stages import stage_patch_swd, stage_reconstruction_errors
 from medgan.metrics.swd import sliced_wasserstein_distance
+from medgan.output_manifest import check_output_dir, record_outputs, remove_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +99,12 @@ def _finish(
     ckpt_path: str | Path,
     stage_curves: dict | None = None,
 ) -> dict:
-    """Log the figures, write metrics.json and report.png; return the metrics.json content."""
+    """Log the figures, write metrics.json and report.png (creating ``folder`` only now, so a failed evaluation
+    leaves none; an earlier evaluation's recorded files go first); return the metrics.json content."""
     for result in results:
         logger.info(f"{result.name}: {result.value:.6g}")
+    remove_recorded(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     content = write_metrics(folder / METRICS_FILE, header, results, skipped)
     save_report(
         folder / REPORT_FILE,
@@ -112,6 +116,7 @@ def _finish(
         stage_curves=stage_curves,
         title=f"{header['bundle']}: {Path(ckpt_path).name}",
     )
+    record_outputs(folder, [folder / METRICS_FILE, folder / REPORT_FILE])
     logger.info(f"wrote {folder / METRICS_FILE} and {folder / REPORT_FILE}")
     return content
 
@@ -158,7 +163,7 @@ def evaluate_generator(
         BadInputError: for an existing evaluation, too few real images or samples, a bad extractor, or real images
             of another dimensionality, channel count or shape than the generated ones.
     """
-    folder = check_output_dir(output_dir, overwrite, (METRICS_FILE, REPORT_FILE), "an evaluation")
+    folder = check_output_dir(output_dir, overwrite, (METRICS_FILE, REPORT_FILE), "an evaluation", create=False)
     minimum = PR_NEAREST_K + 1 if feature_extractor else SET_MIN_IMAGES
     what = "precision/recall" if feature_extractor else "the MMD and the pairwise MS-SSIM"
     check_image_set(real, "real")
@@ -217,7 +222,7 @@ def evaluate_single_image_generator(
     Returns:
         the content of ``metrics.json``.
     """
-    folder = check_output_dir(output_dir, overwrite, (METRICS_FILE, REPORT_FILE), "an evaluation")
+    folder = check_output_dir(output_dir, overwrite, (METRICS_FILE, REPORT_FILE), "an evaluation", create=False)
     require_count(num_samples, SET_MIN_IMAGES, "generated", "SinGAN's diversity and the pairwise MS-SSIM")
     if len(reals) < generator.num_stages:
         raise BadInputError(
