@@ -40,6 +40,25 @@ def settings_file_for(model_file: str | os.PathLike) -> Path:
     return model_file.with_name(model_file.stem + SETTINGS_SUFFIX)
 
 
+class _RecordedWrites:
+    """A file object that remembers the OSError of a failed ``write``: torch's zip writer reports a full disk as
+    a RuntimeError ("unexpected pos") that hides the errno."""
+
+    def __init__(self, file) -> None:
+        self.file = file
+        self.failure: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.failure = error
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self.file, name)
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call ``write(file_object)`` on a temporary file beside ``path``, fsync it, rename it over ``path`` and fsync
     the folder. The temporary name carries the process id, so two writers never share one; it is removed when
@@ -48,17 +67,20 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    file = None
     try:
-        with open(tmp, "wb") as file:
+        with open(tmp, "wb") as raw:
+            file = _RecordedWrites(raw)
             write(file)
-            file.flush()
-            os.fsync(file.fileno())
+            raw.flush()
+            os.fsync(raw.fileno())
         os.replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.errno in DISK_FULL:
+        failure = error if isinstance(error, OSError) else getattr(file, "failure", None)
+        if failure is not None and failure.errno in DISK_FULL:
             raise BadInputError(
-                f"no room to write {path} ({os.strerror(error.errno)}); the files written before are intact: "
+                f"no room to write {path} ({os.strerror(failure.errno)}); the files written before are intact: "
                 "free some space and run the same command again (a training run resumes)."
             ) from error
         raise

@@ -6,12 +6,13 @@ checkpoints intact, and a second run on a folder in use is refused with the hold
 from __future__ import annotations
 
 import errno
+import resource
 import subprocess
 import sys
 
 import pytest
 import torch
-from helpers import bundle_copy, env, write_pngs
+from helpers import assert_ok, bundle_command, bundle_copy, env, run_command, write_pngs
 from monai.bundle import run as run_bundle
 
 from medgan.errors import find_bad_input
@@ -122,3 +123,46 @@ def test_a_second_run_on_a_folder_in_use_is_refused_naming_the_first(train, tmp_
         holder.wait(timeout=30)
     train(max_epochs=2)  # the lock died with its holder
     assert [p.name for p in checkpoint_files(folder)] == ["checkpoint_1.pt", "checkpoint_2.pt"]
+
+
+def limit_file_size(limit: int):
+    """A ``preexec_fn`` giving the child a file-size limit: a write past it fails with EFBIG (Python ignores the
+    SIGXFSZ signal), as a full disk fails with ENOSPC."""
+
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+@pytest.mark.slow
+def test_a_real_write_limit_mid_run_is_one_sentence_and_the_same_command_resumes(tmp_path):
+    """Not simulated in Python: the operating system refuses the checkpoint write (a file-size limit half the size
+    of a checkpoint), the run ends with one sentence and exit code 1, the earlier checkpoints are the same bytes,
+    no temporary file is left, and without the limit the same command resumes and finishes."""
+    bundle = bundle_copy("dcgan", tmp_path)
+    output_dir = tmp_path / "run"
+    command = bundle_command(
+        "run", "training", config_file=bundle / "configs" / "train.json", output_dir=output_dir,
+        dataset_dir=write_pngs(tmp_path / "pngs", 4), num_features=16, batch_size=4, save_every=1,
+    )  # fmt: skip
+    assert_ok(run_command([*command, "--max_epochs", "2"]))
+    folder = output_dir / "checkpoints"
+    before = contents(folder)
+    limit = max(len(data) for data in before.values()) // 2
+    assert limit > 1 << 20, "the checkpoint must dwarf the run's other files (previews, logs) for this test"
+    limited = subprocess.run(
+        [*command, "--max_epochs", "4"], capture_output=True, text=True, env=env(), preexec_fn=limit_file_size(limit),
+        timeout=300,
+    )  # fmt: skip
+    assert limited.returncode != 0
+    sentence = [line for line in limited.stderr.splitlines() if line.startswith("medgan:")]
+    assert sentence == [
+        f"medgan: no room to write {folder / 'checkpoint_3.pt'} (File too large); the files written "
+        "before are intact: free some space and run the same command again (a training run resumes)."
+    ]
+    assert "Traceback" not in limited.stderr
+    assert contents(folder) == before
+    assert list(output_dir.rglob("*.tmp")) == []
+    assert_ok(run_command([*command, "--max_epochs", "4"]))
+    assert [p.name for p in checkpoint_files(folder)] == ["checkpoint_3.pt", "checkpoint_4.pt"]
