@@ -34,6 +34,8 @@ from helpers import (
 )
 from PIL import Image
 
+from medgan.output_manifest import MANIFEST
+
 LATENT = 8
 ITERATIONS = 4 + 4 + 40  # 8 images per stage at batch 2; the last stage is longer so a run can be killed mid-fade
 KILL_AFTER = 12  # the first checkpoint: the 4th of 20 fade-in iterations of the 16 px stage
@@ -185,7 +187,7 @@ def check_kill_and_resume(runs: Runs) -> None:
 def check_inference_and_export(runs: Runs, **call_kwargs: object) -> None:
     assert_ok(runs.inferred)
     names = sorted(p.name for p in runs.samples_dir.iterdir())
-    assert names == ["sample_0000.png", "sample_0001.png", "sample_0002.png", "samples.png"]
+    assert names == [MANIFEST, "sample_0000.png", "sample_0001.png", "sample_0002.png", "samples.png"]
     with Image.open(runs.samples_dir / "sample_0000.png") as image:
         assert image.size == (16, 16)
     assert_ok(runs.exported)
@@ -200,6 +202,6 @@ def check_volumes(runs: Runs) -> None:
     assert runs.volume_inferred is not None
     assert_ok(runs.volume_inferred)
     names = sorted(p.name for p in runs.volume_samples_dir.iterdir())
-    assert names == ["sample_0000.nii.gz", "sample_0001.nii.gz", "samples.png"]
+    assert names == [MANIFEST, "sample_0000.nii.gz", "sample_0001.nii.gz", "samples.png"]
     volume = nib.load(runs.volume_samples_dir / "sample_0000.nii.gz")
     assert volume.shape == (16, 16, 16) and np.isfinite(volume.get_fdata()).all()

@@ -42,6 +42,7 @@ from PIL import Image
 
 from medgan.handlers.run_lock import LOCK_NAME
 from medgan.networks import DCGANGenerator
+from medgan.output_manifest import MANIFEST
 
 SCHEMA_FILE = REPO_ROOT / "medgan" / "bundle_schema" / "meta_schema_20240725.json"
 BUNDLES = ("dcgan", "sngan")
@@ -438,7 +439,7 @@ def test_inference_writes_samples(trained, inference_runs, bundle):
     runs = inference_runs[bundle]
     assert_ok(runs.first)
     names = [f"sample_{i:04d}.png" for i in range(NUM_SAMPLES)]
-    assert sorted(runs.before) == [*names, "samples.png"]
+    assert sorted(runs.before) == [MANIFEST, *names, "samples.png"]
     for name in names:
         with Image.open(runs.folder / name) as image:
             assert (image.format, image.mode, image.size) == ("PNG", "L", (64, 64))
@@ -501,7 +502,12 @@ def test_3d_training_and_inference(volume_runs, bundle):
     assert_ok(run.training)
     assert_training_outputs(run.output_dir, bundle)
     assert_ok(run.inference)
-    assert sorted(p.name for p in run.samples.iterdir()) == ["sample_0000.nii.gz", "sample_0001.nii.gz", "samples.png"]
+    assert sorted(p.name for p in run.samples.iterdir()) == [
+        MANIFEST,
+        "sample_0000.nii.gz",
+        "sample_0001.nii.gz",
+        "samples.png",
+    ]
     for name in ("sample_0000.nii.gz", "sample_0001.nii.gz"):
         volume = nib.load(run.samples / name)
         assert volume.shape == (64, 64, 64)

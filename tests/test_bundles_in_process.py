@@ -25,6 +25,8 @@ from monai.bundle import run as run_bundle
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from medgan.output_manifest import MANIFEST
+
 LATENT = 8
 
 
@@ -126,7 +128,7 @@ def test_train_infer_export(name, tmp_path):
     run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
                ckpt_path=str(output_dir / "model.pt"), output_dir=str(samples_dir), num_samples=2,
                **({"explore_latents": False} if name == "stylegan2" else {}))  # fmt: skip
-    assert {p.name for p in samples_dir.iterdir()} == {"sample_0000.png", "sample_0001.png", "samples.png"}
+    assert {p.name for p in samples_dir.iterdir()} == {"sample_0000.png", "sample_0001.png", "samples.png", MANIFEST}
     with Image.open(samples_dir / "sample_0000.png") as image:
         assert image.size == case.image_size
         pixels = np.asarray(image)
