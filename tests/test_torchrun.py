@@ -100,7 +100,7 @@ def test_torchrun_two_processes(bundle_dir, png_dir, tmp_path):
 
     events = sorted(p.name for p in (output_dir / "tensorboard").iterdir())
     assert len(events) == 1 and events[0].startswith("events.out.tfevents."), events
-    checkpoints = sorted(p.name for p in (output_dir / "checkpoints").iterdir())
+    checkpoints = sorted(p.name for p in (output_dir / "checkpoints").glob("checkpoint_*"))  # not the run's .lock
     assert checkpoints == [f"checkpoint_{i * ITERATIONS_PER_EPOCH}.pt" for i in range(1, MAX_EPOCHS + 1)]
     assert (output_dir / "samples" / "samples_latest.png").is_file()
 
