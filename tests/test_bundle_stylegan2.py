@@ -20,6 +20,7 @@ from helpers import REPO_ROOT, assert_ok, describe, in_parallel, loss_iterations
 from PIL import Image
 
 from medgan.networks import StyleGAN2Generator
+from medgan.output_manifest import MANIFEST
 
 TINY = {  # seconds per run on a CPU
     "latent_size": 8,
@@ -147,7 +148,9 @@ def test_2d_inference_with_truncation_and_latent_exploration(runs):
     folder = runs["root"] / "samples2d"
     names = sorted(p.name for p in folder.iterdir())
     expected = [f"sample_{i:04d}.png" for i in range(3)]
-    assert names == sorted([*expected, "samples.png", "latent_map.png", "interpolation.png", "style_mixing.png"])
+    assert names == sorted(
+        [*expected, MANIFEST, "samples.png", "latent_map.png", "interpolation.png", "style_mixing.png"]
+    )
     with Image.open(folder / "sample_0000.png") as image:
         assert (image.mode, image.size) == ("L", (16, 16))
     with Image.open(folder / "interpolation.png") as image:
