@@ -62,7 +62,7 @@ TRACKING_KEYS = frozenset(
 TRACKING_OUTPUT_TRANSFORM = DEFAULT_EXP_MGMT_SETTINGS["mlflow"]["configs"]["trainer"]["output_transform"]
 TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-WORD_VALUED = frozenset({"amp"})  # a boolean default that also takes words (amp: bf16, fp16), checked where used
+WORD_VALUED = frozenset({"amp"})  # a boolean default that also takes words (amp: bf16, fp16, any case)
 
 
 def _running_parser() -> ConfigParser | None:
@@ -107,7 +107,7 @@ def checked_value(key: str, value: Any, default: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
             return value.strip().lower() in TRUE_WORDS
         if key in WORD_VALUED:
-            return value
+            return value.strip().lower() if isinstance(value, str) else value
         raise BadInputError(f"--{key} is true or false, not {value!r}; pass --{key} true or --{key} false.")
     if isinstance(default, int):
         if isinstance(value, (list, tuple)) or (isinstance(value, int) and not isinstance(value, bool)):

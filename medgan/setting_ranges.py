@@ -19,6 +19,7 @@ import torch
 
 from medgan.errors import BadInputError
 from medgan.losses.adversarial import LOSS_KINDS
+from medgan.networks.dcgan import SUPPORTED_SIZES
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class Setting:
             :func:`medgan.config_keys.checked_value`).
         low, high: inclusive bounds of a number (None: unbounded); ``low_open`` makes ``low`` exclusive.
         choices: the values a word (or a number) may take.
-        length: a list of exactly this many numbers (``adam_betas``); ``per_axis`` lets an int setting also be a
+        length: a list of exactly this many numbers (``adam_betas``); ``listed``: a list of one or more
+            (``exploration_seeds``); ``per_axis`` lets an int setting also be a
             list of one value per spatial axis (``image_size [64, 64, 32]``).
         optional: None is allowed (the default is computed).
         odd: an odd whole number (kernel sizes).
@@ -42,6 +44,7 @@ class Setting:
     low_open: bool = False
     choices: tuple = ()
     length: int | None = None
+    listed: bool = False
     per_axis: bool = False
     optional: bool = False
     odd: bool = False
@@ -50,9 +53,12 @@ class Setting:
         """The range in words: ``"a whole number from 1"``, ``"a list of 2 numbers in [0, 1]"``, ``"one of bce,
         hinge"``."""
         if self.choices:
-            return "one of " + ", ".join(str(choice) for choice in self.choices)
+            return "one of " + ", ".join(str(choice).lower() for choice in self.choices)  # True -> true
         noun = "odd whole number" if self.odd else "whole number" if self.kind is int else "number"
-        noun = f"a list of {self.length} {noun}s" if self.length else f"an {noun}" if self.odd else f"a {noun}"
+        if self.length or self.listed:
+            noun = f"a list of {self.length or 'one or more'} {noun}s"
+        else:
+            noun = f"an {noun}" if self.odd else f"a {noun}"
         low, high = _written(self.low), _written(self.high)
         if low is not None and high is not None:
             return f"{noun} in {'(' if self.low_open else '['}{low}, {high}]"
@@ -66,7 +72,7 @@ class Setting:
         """Whether ``value`` (already of the right type, see :func:`medgan.config_keys.checked_value`) is in range."""
         if value is None:
             return self.optional
-        if self.length is not None or (self.per_axis and isinstance(value, (list, tuple))):
+        if self.length is not None or self.listed or (self.per_axis and isinstance(value, (list, tuple))):
             items = list(value) if isinstance(value, (list, tuple)) else None
             if items is None or (self.length is not None and len(items) != self.length) or not items:
                 return False
@@ -156,6 +162,7 @@ SETTINGS: dict[str, Setting] = {
     "ema_kimg": NON_NEGATIVE,
     "ema_rampup": Setting(float, low=0, optional=True),
     "seed": SEED_RANGE,
+    "amp": Setting(str, choices=(False, True, "bf16", "fp16")),  # true means bf16 (medgan.engines.precision)
     # saving, logging, previews (0: only at the end of an epoch)
     "save_every": WHOLE_FROM_1,
     "save_every_iterations": WHOLE_FROM_0,
@@ -170,15 +177,15 @@ SETTINGS: dict[str, Setting] = {
     "start_stage": WHOLE_FROM_0,
     "num_latent_points": Setting(int, low=2),
     "interpolation_steps": Setting(int, low=2),
-    "exploration_seeds": Setting(int, low=0, high=2**32 - 1, per_axis=True),
+    "exploration_seeds": Setting(int, low=0, high=2**32 - 1, listed=True),
     "embedding": Setting(str, choices=("auto", "umap", "pca")),
     "max_pairs": WHOLE_FROM_1,
     "ssim_kernel_size": Setting(int, low=3, odd=True),
 }
 # a bundle that narrows a shared key
 BUNDLE_SETTINGS: dict[tuple[str, str], Setting] = {
-    ("dcgan", "image_size"): Setting(int, choices=(64, 128, 256)),
-    ("sngan", "image_size"): Setting(int, choices=(64, 128, 256)),
+    ("dcgan", "image_size"): Setting(int, choices=SUPPORTED_SIZES),
+    ("sngan", "image_size"): Setting(int, choices=SUPPORTED_SIZES),
 }
 
 

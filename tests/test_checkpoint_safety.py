@@ -63,6 +63,7 @@ def test_an_unreadable_newest_checkpoint_is_set_aside_and_the_previous_one_resum
     warnings = []  # the run's logging configuration disables loggers made before it: record the calls themselves
     monkeypatch.setattr(checkpoint.logger, "warning", warnings.append)
     train(max_epochs=3)
+    assert [w for w in warnings if "cannot be read" in w] == warnings[:1]  # read once, when the run is checked
     assert warnings[0].startswith(f"{newest} cannot be read (")
     assert "set aside as checkpoint_2.pt.corrupt; resuming from an earlier checkpoint" in warnings[-1]
     assert (folder / "checkpoint_2.pt.corrupt").read_bytes() == damaged  # reported and kept, not deleted

@@ -13,7 +13,6 @@ from helpers import REPO_ROOT
 from medgan.config_keys import STRUCTURE_KEYS
 from medgan.errors import BadInputError
 from medgan.setting_ranges import (
-    SETTINGS,
     Setting,
     check_rules,
     check_setting,
@@ -24,9 +23,8 @@ from medgan.setting_ranges import (
 BUNDLES = ("consingan", "dcgan", "pggan", "sngan", "stylegan", "stylegan2")
 CONFIGS = ("train.json", "inference.json", "evaluate.json")
 # plain top-level keys that are not numbers to range-check: names, paths (checked where they are read), booleans
-# (checked by config_keys.checked_value), amp (false, true, bf16 or fp16, checked by medgan.engines.precision),
-# wrap_generator (the multi-GPU config's wiring)
-UNRANGED = {"bundle_name", "dataset_dir", "image", "input_image", "amp", "feature_extractor", "wrap_generator"}
+# (checked by config_keys.checked_value), wrap_generator (the multi-GPU config's wiring)
+UNRANGED = {"bundle_name", "dataset_dir", "image", "input_image", "feature_extractor", "wrap_generator"}
 
 
 def plain_settings(bundle: str) -> dict[str, object]:
@@ -90,7 +88,9 @@ def test_ranges_by_hand():
     whole = Setting(int, low=2)
     assert [whole.admits(v) for v in (1, 2, 2.0, 2.5, True, "3")] == [False, True, True, False, False, False]
     assert Setting(int, low=0, optional=True).admits(None) and not whole.admits(None)
-    assert all(isinstance(s, Setting) for s in SETTINGS.values())
+    seeds = Setting(int, low=0, listed=True)
+    assert [seeds.admits(v) for v in ([0, 1], [3], 3, [], [-1])] == [True, True, False, False, False]
+    assert seeds.describe() == "a list of one or more whole numbers from 0"
 
 
 @pytest.mark.parametrize(

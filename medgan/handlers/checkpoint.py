@@ -106,7 +106,10 @@ def read_checkpoint(path: Path) -> dict | None:
     except UNREADABLE as error:
         logger.warning(f"{path} cannot be read ({type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}).")
         return None
-    return state if isinstance(state, dict) and "run_settings" in state else None
+    if not (isinstance(state, dict) and "run_settings" in state):
+        logger.warning(f"{path} is not a medgan checkpoint (it holds no run settings).")
+        return None
+    return state
 
 
 def checkpoint_files(ckpt_dir: str | os.PathLike) -> list[Path]:
@@ -167,6 +170,7 @@ class ResumableCheckpoint:
         self._checkpoint: Checkpoint | None = None
         self._lock = RunLock(ckpt_dir)
         self._newest: tuple[Path, dict] | None = None  # the newest readable checkpoint, read once when checked
+        self._unreadable: set[Path] = set()  # the checkpoints found unreadable when checked, not read again
         self._refuse_a_foreign_run()
 
     def _refuse_a_foreign_run(self) -> None:
@@ -185,16 +189,20 @@ class ResumableCheckpoint:
     def _newest_readable(
         self, files: list[Path], set_aside: bool, cached: tuple[Path, dict] | None = None
     ) -> tuple[Path, dict]:
-        """The newest of ``files`` that can be read, with its content (``cached`` if it is that file); with
-        ``set_aside`` an unreadable newer one is renamed ``checkpoint_<n>.pt.corrupt`` (kept, not deleted).
+        """The newest of ``files`` that can be read, with its content (``cached`` if it is that file; one found
+        unreadable before is not read again); with ``set_aside`` an unreadable newer one is renamed
+        ``checkpoint_<n>.pt.corrupt`` (kept, not deleted).
 
         Raises:
             BadInputError: when none can be read.
         """
         for path in reversed(files):
-            state = cached[1] if cached is not None and cached[0] == path else read_checkpoint(path)
+            if cached is not None and cached[0] == path:
+                return cached
+            state = None if path in self._unreadable else read_checkpoint(path)
             if state is not None:
                 return path, state
+            self._unreadable.add(path)
             if set_aside:
                 path.rename(path.with_name(path.name + CORRUPT_SUFFIX))
                 logger.warning(f"{path} set aside as {path.name}{CORRUPT_SUFFIX}; resuming from an earlier checkpoint.")
