@@ -89,6 +89,17 @@ def distributed_rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def end_distributed() -> None:
+    """End a distributed run (``multi_gpu_train.json``'s ``finalize``): wait until every process has finished
+    its last handlers (rank 0 writes the final checkpoint and model while the others are already done), then
+    destroy the process group. Without the barrier a process that tears its connections down first can make a
+    peer abort at exit (gloo: "terminate called without an active exception", exit -6). No-op when not distributed.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def make_train_loader(images: torch.Tensor, batch_size: int, num_workers: int = 0, seed: int = 0) -> DataLoader:
     """Shuffled batches of ``images`` (N, C, *spatial), dropping the last partial batch; in a distributed run
     each process gets its own shard through a ``DistributedSampler``.
