@@ -5,12 +5,13 @@ points of its training and started again, ``KILLS`` times, then run to its end. 
 ended: the same ``model.pt`` tensors, the same newest checkpoint (every tensor in it: networks, EMA, optimizers,
 regularizer state, random-number state), the same loss history, and no ``*.tmp`` or ``*.corrupt`` file left.
 
-A kill comes a random time after the run has taken its lock (training started): a fraction, drawn from
-``random.Random`` seeded per kind, up to ``SPREAD`` of the training time still left (A's time from training start
-to its last checkpoint, times the share of iterations B has not checkpointed yet), so kills spread over the whole
-run and land between and during checkpoint writes (and, once B is slower than A, after its last checkpoint). Only
-kills that hit a live process count; where each landed is printed (``pytest -rP``) and in every failure message.
-Each run's log is in the test's temporary folder.
+A kill is placed by B's progress, not by the clock (B may run faster or slower than A on shared cores): drawn from
+``random.Random`` seeded per kind, it picks one of A's checkpoints before the last that B has not passed (or the
+start of training) and comes up to half of A's time to the next checkpoint after B has written it, so kills
+spread over the whole run and land between and during checkpoint writes, never after the run's end. Only kills that
+hit a live process count; where each landed is printed (``pytest -rP``) and in every failure message. Each run's
+log is in the test's temporary folder. (Kills timed as a share of A's whole training time missed in CI once: B ran
+faster than A and ended before its first kill.)
 
 Measured (2 CPU cores shared with other work; 1.5 to 3 minutes for the file, 8 runs): 3 of 3 kills landed per
 kind (dcgan, consingan, stylegan2, pggan) every time, in about half the runs one during a checkpoint write, and
@@ -52,7 +53,6 @@ from medgan.handlers.run_lock import LOCK_NAME
 
 KILLS = 3
 SEED = 14
-SPREAD = 0.75  # a kill comes within this share of the training time left: B runs slower than A at times
 KINDS = {  # kind -> bundle, overrides (the bundle test's tiny ones, saving often, a few seconds of training)
     "fixed_size": ("dcgan", {**DCGAN_TINY, "max_epochs": 12}),
     "consingan": ("consingan", {**TINY_CONSINGAN, "iterations_per_stage": 10, "save_every_iterations": 2}),
@@ -67,13 +67,14 @@ pytestmark = pytest.mark.slow
 class Kill:
     """One SIGKILL that hit a live training process."""
 
-    delay_s: float  # after the run took its lock
+    after: int  # the checkpoint (iteration; 0: the start of training) the kill waited for
+    delay_s: float  # after that checkpoint appeared
     newest: int  # the newest checkpoint's iteration after the kill (0: none yet)
     interrupted_writes: list[str]  # the ``*.tmp`` files the kill left (it came during a write)
 
     def __str__(self) -> str:
         during = f", during a write ({', '.join(self.interrupted_writes)})" if self.interrupted_writes else ""
-        return f"after {self.delay_s:.2f} s -> checkpoint {self.newest}{during}"
+        return f"{self.delay_s:.2f} s after checkpoint {self.after} -> checkpoint {self.newest}{during}"
 
 
 @dataclass
@@ -121,33 +122,36 @@ def wait_until_training(process: subprocess.Popen, output_dir: Path, log: Path) 
         time.sleep(0.005)
 
 
-def training_time(command: list[str], output_dir: Path, log: Path) -> float:
-    """Run ``command`` uninterrupted; the seconds from training start to its last checkpoint (what follows it,
-    writing the model file and the plots and ending the process, is not training time)."""
+def checkpoint_times(command: list[str], output_dir: Path, log: Path) -> dict[int, float]:
+    """Run ``command`` uninterrupted; the seconds from training start (0) to each checkpoint, by iteration."""
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env())
         try:
             wait_until_training(process, output_dir, log)
             started = time.monotonic()
-            deadline, newest, newest_at = started + RUN_TIMEOUT_S, 0, started
+            deadline, times = started + RUN_TIMEOUT_S, {0: 0.0}
             while process.poll() is None:
                 assert time.monotonic() < deadline, f"the uninterrupted run took over {RUN_TIMEOUT_S} s"
-                if (found := newest_checkpoint(output_dir)) > newest:
-                    newest, newest_at = found, time.monotonic()
+                if (found := newest_checkpoint(output_dir)) > max(times):
+                    times[found] = time.monotonic() - started
                 time.sleep(0.01)
         finally:
             process.kill()  # a no-op once it has ended
             process.wait(timeout=60)
     assert process.returncode == 0, f"the uninterrupted run failed:\n{tail(log.read_text())}"
-    return newest_at - started
+    times[newest_checkpoint(output_dir)] = times.get(newest_checkpoint(output_dir), time.monotonic() - started)
+    return times
 
 
-def kill_after(command: list[str], output_dir: Path, log: Path, delay_s: float) -> int:
-    """Start ``command`` and SIGKILL it ``delay_s`` after training started; its exit status."""
+def kill_after(command: list[str], output_dir: Path, log: Path, checkpoint: int, delay_s: float) -> int:
+    """Start ``command`` and SIGKILL it ``delay_s`` after its checkpoint ``checkpoint`` exists (0: after training
+    started); its exit status."""
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env())
         try:
             wait_until_training(process, output_dir, log)
+            while newest_checkpoint(output_dir) < checkpoint and process.poll() is None:
+                time.sleep(0.005)
             time.sleep(delay_s)
         finally:
             process.send_signal(signal.SIGKILL)  # a no-op if it has already ended
@@ -169,16 +173,20 @@ def chaos(kind: str, root: Path) -> ChaosRun:
         config = bundle / "configs" / "train.json"
         return bundle_command("run", "training", config_file=config, output_dir=output_dir, **tiny, **data)
 
-    seconds = training_time(command(uninterrupted_dir), uninterrupted_dir, root / "A.log")
-    iterations = newest_checkpoint(uninterrupted_dir)
+    times = checkpoint_times(command(uninterrupted_dir), uninterrupted_dir, root / "A.log")
+    steps = sorted(times)  # 0, then A's checkpoints; the last one ends the run
     rng = random.Random(f"{SEED}:{kind}")
     kills: list[Kill] = []
     unkilled = None
     while len(kills) < KILLS and unkilled is None:
-        delay = rng.uniform(0, SPREAD) * seconds * (1 - newest_checkpoint(killed_dir) / iterations)
-        returncode = kill_after(command(killed_dir), killed_dir, root / f"B{len(kills)}.log", delay)
+        open_steps = [step for step in steps[:-1] if step >= newest_checkpoint(killed_dir)]
+        assert open_steps, f"{kind}: too few checkpoints for {KILLS} kills: {steps}"
+        after = rng.choice(open_steps[: max(1, len(open_steps) // (KILLS - len(kills)))])  # room for the rest
+        following = steps[steps.index(after) + 1]
+        delay = rng.uniform(0, 0.5) * (times[following] - times[after])  # before B's next one unless 2x faster
+        returncode = kill_after(command(killed_dir), killed_dir, root / f"B{len(kills)}.log", after, delay)
         if returncode == -signal.SIGKILL:
-            kills.append(Kill(delay, newest_checkpoint(killed_dir), partial_files(killed_dir)))
+            kills.append(Kill(after, delay, newest_checkpoint(killed_dir), partial_files(killed_dir)))
         else:
             unkilled = returncode
     finished = run_command(command(killed_dir))
