@@ -92,12 +92,19 @@ def _unknown_key_sentence(key: str, known: list[str], bundle: str) -> str:
 
 def checked_value(key: str, value: Any, default: Any) -> Any:
     """``value`` given for ``key`` as the type of its ``default``: booleans from their usual words, whole numbers
-    for integer keys (a list too, for per-axis sizes), numbers for float keys.
+    for integer keys (a list too, for per-axis sizes), numbers for float keys, a list of words from one word or
+    words separated by commas for a key whose default is a list of words (``--augment_flips left-right``).
 
     Raises:
         BadInputError: a value that is not of that type.
     """
     if _is_expression(value) or value is None or default is None or _is_expression(default):
+        return value
+    if isinstance(default, list) and default and all(isinstance(item, str) for item in default):
+        if isinstance(value, str):  # --augment_flips left-right,anterior-posterior
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, tuple):
+            return list(value)
         return value
     if isinstance(default, bool):
         if isinstance(value, bool):

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from medgan.augment import ADA_OPS, AUGMENT_KINDS, AXIS_NAMES, POLICIES
 from medgan.errors import BadInputError
 from medgan.losses.adversarial import LOSS_KINDS
 from medgan.networks.dcgan import SUPPORTED_SIZES
@@ -53,7 +54,10 @@ class Setting:
         """The range in words: ``"a whole number from 1"``, ``"a list of 2 numbers in [0, 1]"``, ``"one of bce,
         hinge"``."""
         if self.choices:
-            return "one of " + ", ".join(str(choice).lower() for choice in self.choices)  # True -> true
+            words = ", ".join(str(choice).lower() for choice in self.choices)  # True -> true
+            return f"a list of any of {words}" if self.listed else f"one of {words}"
+        if self.kind is str:
+            return "a glob pattern or a list of them"
         noun = "odd whole number" if self.odd else "whole number" if self.kind is int else "number"
         if self.length or self.listed:
             noun = f"a list of {self.length or 'one or more'} {noun}s"
@@ -72,6 +76,8 @@ class Setting:
         """Whether ``value`` (already of the right type, see :func:`medgan.config_keys.checked_value`) is in range."""
         if value is None:
             return self.optional
+        if self.listed and self.kind is str and not self.choices and isinstance(value, str):
+            return True  # one pattern for a list of them
         if self.length is not None or self.listed or (self.per_axis and isinstance(value, (list, tuple))):
             items = list(value) if isinstance(value, (list, tuple)) else None
             if items is None or (self.length is not None and len(items) != self.length) or not items:
@@ -120,6 +126,8 @@ SETTINGS: dict[str, Setting] = {
     "max_size": Setting(int, low=4),
     "min_size": Setting(int, low=2),
     "output_shape": Setting(int, low=2, per_axis=True, optional=True),
+    "dataset_include": Setting(str, listed=True, optional=True),  # glob patterns, one or a list
+    "dataset_exclude": Setting(str, listed=True, optional=True),
     # length of training
     "max_epochs": WHOLE_FROM_1,
     "iterations_per_stage": WHOLE_FROM_1,
@@ -140,6 +148,9 @@ SETTINGS: dict[str, Setting] = {
     "active_scales": WHOLE_FROM_1,
     # optimisation and losses
     "lr": POSITIVE,
+    "g_lr": Setting(float, low=0, low_open=True, optional=True),  # None: lr
+    "d_lr": Setting(float, low=0, low_open=True, optional=True),
+    "real_label": Setting(float, low=0.5, high=1, low_open=True),
     "adam_betas": Setting(float, low=0, high=1, length=2),
     "loss": Setting(str, choices=LOSS_KINDS),
     "d_steps": WHOLE_FROM_1,
@@ -162,7 +173,16 @@ SETTINGS: dict[str, Setting] = {
     "ema_kimg": NON_NEGATIVE,
     "ema_rampup": Setting(float, low=0, optional=True),
     "seed": SEED_RANGE,
-    "amp": Setting(str, choices=(False, True, "bf16", "fp16")),  # true means bf16 (medgan.engines.precision)
+    "amp": Setting(str, choices=(False, True, "bf16", "fp16")),
+    # augmentation of what the discriminator sees (medgan.augment)
+    "augment": Setting(str, choices=AUGMENT_KINDS),
+    "augment_p": FRACTION,
+    "ada_target": Setting(float, low=0, high=1, low_open=True, optional=True),  # None: p stays fixed
+    "ada_interval": WHOLE_FROM_1,
+    "ada_kimg": POSITIVE,
+    "augment_flips": Setting(str, choices=tuple(AXIS_NAMES[3]), listed=True),
+    "ada_ops": Setting(str, choices=ADA_OPS, listed=True),
+    "diffaugment_policy": Setting(str, choices=POLICIES, listed=True),  # true means bf16 (medgan.engines.precision)
     # saving, logging, previews (0: only at the end of an epoch)
     "save_every": WHOLE_FROM_1,
     "save_every_iterations": WHOLE_FROM_0,
@@ -199,6 +219,22 @@ class Rule:
 
 
 RULES = (
+    Rule(
+        ("real_label", "loss"),
+        lambda c: c["real_label"] == 1 or c["loss"] == "bce",
+        lambda c: (
+            f"--real_label {c['real_label']} (one-sided label smoothing) needs --loss bce, not {c['loss']}; use "
+            "--loss bce or leave --real_label at 1."
+        ),
+    ),
+    Rule(
+        ("augment_flips", "spatial_dims"),
+        lambda c: all(name in AXIS_NAMES[c["spatial_dims"]] for name in c["augment_flips"]),
+        lambda c: (
+            f"--augment_flips {c['augment_flips']} names an axis a {c['spatial_dims']}D image does not have; use "
+            f"any of {', '.join(AXIS_NAMES[c['spatial_dims']])}."
+        ),
+    ),
     Rule(
         ("min_size", "max_size"),
         lambda c: c["min_size"] <= c["max_size"],
@@ -252,12 +288,17 @@ def check_setting(bundle: str, key: str, value: Any) -> None:
 
 
 def check_rules(config: Mapping) -> None:
-    """Refuse a config whose settings contradict each other (:data:`RULES`), in one sentence."""
+    """Refuse a config whose settings contradict each other (:data:`RULES`), in one sentence. A rule applies where
+    the config has all its keys as plain values (already checked against their ranges)."""
     for rule in RULES:
         values = {key: config.get(key) for key in rule.keys}
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
-            if not rule.holds(values):
-                raise BadInputError(rule.sentence(values))
+        if all(v is not None and not _is_wiring(v) for v in values.values()) and not rule.holds(values):
+            raise BadInputError(rule.sentence(values))
+
+
+def _is_wiring(value: Any) -> bool:
+    """A config expression or reference (``$...``, ``@...``), or a structure, not a plain user value."""
+    return isinstance(value, dict) or (isinstance(value, str) and value.startswith(("$", "@", "%")))
 
 
 def checked_device(value: Any) -> torch.device:

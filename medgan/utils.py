@@ -10,12 +10,13 @@ import torch
 
 def loss_terms(output: Mapping) -> dict[str, float]:
     """Every scalar loss term of an iteration output, as floats: the 0-d entries named ``loss*`` (the adversarial and
-    reconstruction losses) or ``*penalty`` (gradient, R1, path-length, drift); what the progress bar shows,
-    TensorBoard and MLflow receive and ``losses.csv`` records."""
+    reconstruction losses) or ``*penalty`` (gradient, R1, path-length, drift), and the augmentation strength
+    ``augment_p`` of a run that augments; what the progress bar shows, TensorBoard and MLflow receive and ``losses.csv``
+    records."""
     return {
         k: float(v)
         for k, v in output.items()
-        if getattr(v, "ndim", 1) == 0 and (k.startswith("loss") or k.endswith("penalty"))
+        if getattr(v, "ndim", 1) == 0 and (k.startswith("loss") or k.endswith("penalty") or k == "augment_p")
     }
 
 

@@ -12,7 +12,9 @@ Volumes are reoriented to RAS, so their last axis runs inferior to superior and 
 Every problem a user can fix raises ``BadInputError`` with one sentence, before any training.
 """
 
+import fnmatch
 import math
+import os
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -34,6 +36,8 @@ ALLOWED_SIZES = (64, 128, 256)
 MIN_SLICE_AREA_FRACTION = 0.25
 MAX_UPSCALING = 8  # an image whose longest side is magnified more than this is interpolation, not data
 MAX_NAMED = 5  # unreadable files named in one sentence
+MAX_LABELS = 16  # an image with at most this many distinct whole values is a label map (OASIS seg PNGs have 4)
+MIN_PIXELS_PER_LABEL = 100
 BITMAP_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NUMPY_SUFFIXES = (".npy",)
@@ -103,9 +107,24 @@ def validate_image_size(image_size: int, allowed_sizes: tuple[int, ...] | None =
         raise BadInputError(f"image_size {image_size!r} is not supported by this model; use one of {allowed}.")
 
 
-def find_image_paths(dataset_dir: str | Path) -> list[Path]:
+def _patterns(patterns: str | Sequence[str] | None) -> tuple[str, ...]:
+    return (patterns,) if isinstance(patterns, str) else tuple(patterns or ())
+
+
+def _matches(relative: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a path relative to the dataset folder (posix) or its file name matches one of the glob patterns
+    (``*`` also crosses folders: ``keras_png_slices_seg_*`` matches every file under those folders)."""
+    name = relative.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def find_image_paths(
+    dataset_dir: str | Path, include: str | Sequence[str] | None = None, exclude: str | Sequence[str] | None = None
+) -> list[Path]:
     """The images under ``dataset_dir`` (recursively, sorted; hidden files skipped), or ``[dataset_dir]`` if it is
-    itself an image file. A folder that directly holds ``.dcm`` files is listed once, as one DICOM series."""
+    itself an image file. A folder that directly holds ``.dcm`` files is listed once, as one DICOM series.
+    ``include`` / ``exclude``: glob patterns (one or a list) matched against each path relative to ``dataset_dir``
+    and against its file name; with ``include`` only matching images are kept, then ``exclude`` drops images."""
     root = Path(dataset_dir).expanduser()
     if root.is_file() and _suffix(root) in _READERS:
         return [root]
@@ -126,16 +145,68 @@ def find_image_paths(dataset_dir: str | Path) -> list[Path]:
         raise BadInputError(
             f"dataset_dir {root} holds no images ({FORMATS}); point --dataset_dir at a folder of images."
         )
-    return paths
+    include, exclude = _patterns(include), _patterns(exclude)
+    chosen = [
+        path for path in paths
+        if (not include or _matches(path.relative_to(root).as_posix(), include))
+        and not _matches(path.relative_to(root).as_posix(), exclude)
+    ]  # fmt: skip
+    if not chosen:
+        given = " and ".join(
+            f"--dataset_{kind} {list(patterns)}" for kind, patterns in (("include", include), ("exclude", exclude))
+            if patterns
+        )  # fmt: skip
+        raise BadInputError(
+            f"none of the {len(paths)} images under {root} is left by {given}; patterns match paths relative "
+            "to dataset_dir or file names, e.g. --dataset_include '*.nii.gz' or --dataset_exclude 'seg_*'."
+        )
+    return chosen
 
 
-def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int = 1) -> list[torch.Tensor]:
+def looks_like_label_map(image: torch.Tensor) -> bool:
+    """Whether an image as read holds only a few whole values (at most ``MAX_LABELS``, each on at least
+    ``MIN_PIXELS_PER_LABEL`` pixels on average): a segmentation, not a scan (a tiny or flat test image is neither)."""
+    values = torch.unique(image)
+    few = len(values) <= MAX_LABELS and image.numel() >= MIN_PIXELS_PER_LABEL * len(values)
+    return few and bool(torch.all(values == torch.round(values)))
+
+
+def _refuse_mixed_label_maps(label_maps: list[Path], scans: list[Path], root: Path) -> None:
+    """Refuse a dataset that holds scans and label maps, naming a ``--dataset_exclude`` pattern that leaves out
+    the label maps only (the common start of their relative paths, or of their file names)."""
+    if not label_maps or not scans:
+        return
+    relative = [path.relative_to(root).as_posix() for path in label_maps]
+    scan_paths = [path.relative_to(root).as_posix() for path in scans]
+    pattern = None
+    for candidates in (relative, [name.rsplit("/", 1)[-1] for name in relative]):
+        start = os.path.commonprefix(candidates)
+        if start and not any(_matches(path, (start + "*",)) for path in scan_paths):
+            pattern = start + "*"
+            break
+    advice = f"--dataset_exclude '{pattern}'" if pattern else "--dataset_exclude and a pattern that matches them"
+    raise BadInputError(
+        f"{len(label_maps)} of the {len(label_maps) + len(scans)} images under {root} look like label maps (at most "
+        f"{MAX_LABELS} whole values, e.g. {label_maps[0]}); leave them out with {advice}."
+    )
+
+
+def read_images(
+    dataset_dir: str | Path | None,
+    spatial_dims: int,
+    channels: int = 1,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+) -> list[torch.Tensor]:
     """Read, check and normalise every image for a ``spatial_dims`` model, at its own size.
 
     Args:
         dataset_dir: a folder (searched recursively) or one image file; None or "" for the embedded sample volume.
         spatial_dims: 2 (volumes are cut into axial slices with foreground, see ``foreground_slice_indices``) or 3.
         channels: the channel count every image must have.
+        include, exclude: glob patterns choosing the folder's images (:func:`find_image_paths`). A folder whose
+            images are partly label maps (:func:`looks_like_label_map`: the OASIS ``keras_png_slices_seg_*``
+            folders beside the scans) is refused, naming the ``--dataset_exclude`` pattern that leaves them out.
 
     Returns:
         (C, *spatial) float32 tensors in [-1, 1], in file order (slices inferior to superior); volumes of a 3D
@@ -150,14 +221,16 @@ def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int
         images = _prepare(volume, "the sample volume", spatial_dims)
         _check_channels(volume, "the sample volume", channels)
         return images
-    images, paths = [], find_image_paths(dataset_dir)
-    unreadable = []
+    images, paths = [], find_image_paths(dataset_dir, include, exclude)
+    unreadable, label_maps = [], []
     for path in paths:
         try:
             image = load_image(path)
         except BadInputError as error:
             unreadable.append((path, error))
             continue
+        if looks_like_label_map(image):
+            label_maps.append(path)
         images.extend(_prepare(image, path, spatial_dims))
         if path == paths[0]:
             _check_channels(image, path, channels)
@@ -167,6 +240,8 @@ def read_images(dataset_dir: str | Path | None, spatial_dims: int, channels: int
                 "give images that all have the same number of channels."
             )
     _refuse_unreadable(unreadable, len(paths))
+    root = Path(dataset_dir).expanduser()
+    _refuse_mixed_label_maps(label_maps, [path for path in paths if path not in label_maps], root)
     return images
 
 
@@ -229,6 +304,8 @@ def load_training_images(
     image_size: int,
     channels: int = 1,
     allowed_sizes: tuple[int, ...] | None = ALLOWED_SIZES,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
 ) -> torch.Tensor:
     """All training images in memory, checked, normalised, padded to a square/cube and resized.
 
@@ -239,6 +316,7 @@ def load_training_images(
         image_size: side of the output in pixels/voxels, one of ``allowed_sizes``.
         channels: channel count of the model; every image must have it (RGB needs ``channels=3``).
         allowed_sizes: the sizes the model supports, or None to accept any positive size.
+        include, exclude: glob patterns choosing a folder's images (:func:`medgan.data.find_image_paths`).
 
     Returns:
         (N, channels, *[image_size] * spatial_dims) float32 in [-1, 1].
@@ -247,7 +325,7 @@ def load_training_images(
         BadInputError: on anything a user can fix, naming the file or folder.
     """
     validate_image_size(image_size, allowed_sizes)
-    images = read_images(dataset_dir, spatial_dims, channels)
+    images = read_images(dataset_dir, spatial_dims, channels, include, exclude)
     refuse_upscaling(images, [image_size] * spatial_dims, str(dataset_dir) if dataset_dir else "the sample data")
     return torch.stack([fit_to_size(image, image_size) for image in images])
 

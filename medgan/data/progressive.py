@@ -7,6 +7,7 @@ generator's output, ``lerp(upsample(pool(x)), x, alpha)``, so real and fake imag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -19,19 +20,26 @@ __all__ = ["fade_reals", "load_progressive_images", "stage_pyramid"]
 
 
 def load_progressive_images(
-    dataset_dir: str | Path | None, spatial_dims: int, image_size: int, channels: int = 1, min_images: int = 1
+    dataset_dir: str | Path | None,
+    spatial_dims: int,
+    image_size: int,
+    channels: int = 1,
+    min_images: int = 1,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
 ) -> torch.Tensor:
     """All training images, checked, normalised to [-1, 1], padded to a square (cube) and resized to the final
     resolution (see :func:`medgan.data.read_images` for the formats; None = the embedded sample data).
 
     The last stage must add detail: an image whose longest side is at most half the final resolution would give
     it nothing but interpolation, so such a ``image_size`` is refused; so is a set of fewer than
-    ``min_images`` images (the largest batch size).
+    ``min_images`` images (the largest batch size). ``include`` / ``exclude``: glob patterns choosing a folder's
+    images (:func:`medgan.data.find_image_paths`).
 
     Returns:
         (N, channels, *[image_size] * spatial_dims) float32.
     """
-    images = read_images(dataset_dir, spatial_dims, channels)
+    images = read_images(dataset_dir, spatial_dims, channels, include, exclude)
     largest = max(max(image.shape[1:]) for image in images)
     if 2 * largest <= image_size:
         where = "the sample data" if not dataset_dir else str(dataset_dir)

@@ -81,7 +81,12 @@ def _fit(image: torch.Tensor, shape: list[int], name: str) -> torch.Tensor:
 
 
 def load_shaped_training_images(
-    dataset_dir: str | Path | None, spatial_dims: int, image_shape: Sequence[int], channels: int = 1
+    dataset_dir: str | Path | None,
+    spatial_dims: int,
+    image_shape: Sequence[int],
+    channels: int = 1,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
 ) -> torch.Tensor:
     """All training images in memory, in [-1, 1], at ``image_shape``.
 
@@ -91,6 +96,7 @@ def load_shaped_training_images(
         spatial_dims: 2 or 3.
         image_shape: output shape per axis (from :func:`image_shape_for`).
         channels: channels every image must have.
+        include, exclude: glob patterns choosing a folder's images (:func:`medgan.data.find_image_paths`).
 
     Returns:
         (N, channels, *image_shape) float32.
@@ -99,7 +105,7 @@ def load_shaped_training_images(
         BadInputError: as ``read_images``, and for an image whose proportions the output shape does not fit.
     """
     shape = [int(s) for s in image_shape]
-    images = read_images(dataset_dir, spatial_dims, channels)
+    images = read_images(dataset_dir, spatial_dims, channels, include, exclude)
     name = str(dataset_dir) if dataset_dir else "the sample volume"
     refuse_upscaling(images, shape, name)
     return torch.stack([_fit(image, shape, f"an image of {name}") for image in images])

@@ -11,6 +11,9 @@ Workflows change the step by overriding its parts, never by copying it:
 - :meth:`generator_phase` — how the ``g_steps`` generator updates are made (ConSinGAN applies one gradient
   ``g_steps`` times, as its reference does).
 
+An ``augment`` (:mod:`medgan.augment`: ADA, DiffAugment) transforms every image the discriminator sees, reals and
+fakes, in the discriminator's and the generator's steps (gradients flow through it to the generator); it is told the
+logits on augmented reals and, once per iteration, the global batch size (ADA tunes its strength from them).
 Because it is a MONAI ``Trainer``, MONAI and ignite handlers attach as usual. Forward passes run under autocast
 when ``amp`` is set; float16 adds one ``GradScaler`` per optimizer. ``channels_last`` stores both networks and the
 real batch channels-last; ``torch_compile`` runs both networks through ``torch.compile`` (the gradient penalty's
@@ -27,10 +30,12 @@ import contextlib
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.distributed as dist
 from monai.engines import Trainer
 from torch import nn
 from torch.optim import Optimizer
 
+from medgan.augment import Augmentation, NoAugmentation
 from medgan.engines.performance import channels_last, compile_network, to_channels_last
 from medgan.engines.precision import Precision, resolve_amp
 from medgan.losses import AdversarialLoss, gradient_penalty
@@ -82,6 +87,7 @@ class AdversarialTrainer(Trainer):
         g_optimizer, d_optimizer: their optimizers.
         latent_shape: shape of one latent without the batch axis, e.g. ``(100,)``.
         loss: an :class:`AdversarialLoss` or its kind (``"bce"``, ``"hinge"``, ``"wgan"``).
+        real_label: the reals' target of the ``"bce"`` loss when ``loss`` is a kind (one-sided label smoothing: 0.9).
         d_steps, g_steps: discriminator and generator updates per iteration.
         lambda_grad_penalty: weight of the WGAN-GP penalty in the discriminator loss (0: off).
         amp: mixed precision: false, true/"bf16", or "fp16" (CUDA only).
@@ -91,6 +97,8 @@ class AdversarialTrainer(Trainer):
         torch_compile: run generator and discriminator through ``torch.compile`` (first iterations compile).
         gradient_norm_over: what the gradient penalty's norm is taken over: ``"sample"`` (WGAN-GP) or ``"pixel"``
             (SinGAN/ConSinGAN's reference); see :func:`medgan.losses.gradient_penalty`.
+        augment: what transforms the discriminator's inputs (:func:`medgan.augment.build_augmentation`); None:
+            nothing. Its strength is in each iteration's output as ``augment_p`` (not when None).
     """
 
     def __init__(
@@ -104,6 +112,7 @@ class AdversarialTrainer(Trainer):
         d_optimizer: Optimizer,
         latent_shape: Sequence[int],
         loss: AdversarialLoss | str = "bce",
+        real_label: float = 1.0,
         d_steps: int = 1,
         g_steps: int = 1,
         lambda_grad_penalty: float = 0.0,
@@ -117,6 +126,7 @@ class AdversarialTrainer(Trainer):
         channels_last: bool = False,
         torch_compile: bool = False,
         gradient_norm_over: str = "sample",
+        augment: Augmentation | None = None,
     ) -> None:
         super().__init__(
             device=torch.device(device),
@@ -141,11 +151,12 @@ class AdversarialTrainer(Trainer):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.latent_shape = tuple(latent_shape)
-        self.adversarial_loss = AdversarialLoss(loss) if isinstance(loss, str) else loss
+        self.adversarial_loss = AdversarialLoss(loss, real_label) if isinstance(loss, str) else loss
         self.d_steps = d_steps
         self.g_steps = g_steps
         self.lambda_grad_penalty = lambda_grad_penalty
         self.gradient_norm_over = gradient_norm_over
+        self.augment = (augment or NoAugmentation()).to(self.state.device)
         self.precision = Precision(self.state.device, resolve_amp(amp, self.state.device))
         self.g_scaler = self.precision.make_scaler()
         self.d_scaler = self.precision.make_scaler()
@@ -170,7 +181,9 @@ class AdversarialTrainer(Trainer):
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named terms of the discriminator's objective; ``"loss_d"`` is the one minimised."""
         with self.precision.autocast():
-            adversarial = self.adversarial_loss.discriminator(self.discriminator(real), self.discriminator(fake))
+            real_logits = self.discriminator(real)
+            adversarial = self.adversarial_loss.discriminator(real_logits, self.discriminator(fake))
+        self.augment.observe(real_logits)
         if self.lambda_grad_penalty <= 0:
             return {"loss_d": adversarial}
         penalty = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype), self.gradient_norm_over)
@@ -196,18 +209,19 @@ class AdversarialTrainer(Trainer):
         scaler.update()
 
     def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One discriminator update on new fakes; returns its loss terms."""
+        """One discriminator update on new fakes, both augmented; returns its loss terms."""
         with torch.no_grad(), self.precision.autocast():
             fake = self.generate(self.sample_latents(real.shape[0]))
-        terms = self.discriminator_loss(real, fake)
+        terms = self.discriminator_loss(self.augment(real), self.augment(fake))
         self._optimise(terms["loss_d"], self.d_optimizer, self.d_scaler)
         return terms
 
     def generator_step(self, real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """One generator update; returns its loss terms and the fakes it made."""
+        """One generator update (the discriminator judges the fakes augmented); returns its loss terms and the fakes
+        it made, as made."""
         with self.precision.autocast():
             fake = self.generate(self.sample_latents(real.shape[0]))
-        terms = self.generator_loss(real, fake)
+        terms = self.generator_loss(real, self.augment(fake))
         self._optimise(terms["loss_g"], self.g_optimizer, self.g_scaler)
         return terms, fake
 
@@ -233,7 +247,11 @@ class AdversarialTrainer(Trainer):
         for scheduler in (self.g_lr_scheduler, self.d_lr_scheduler):
             if scheduler is not None:
                 scheduler.step()
+        world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.augment.step(real.shape[0] * world_size)
         output = {"real": real, "fake": fake.detach()}
+        if not isinstance(self.augment, NoAugmentation):
+            output["augment_p"] = self.augment.p.detach().clone()
         output.update({name: value.detach() for name, value in {**d_terms, **g_terms}.items()})
         output["loss"] = loss_terms(output)  # every term under MONAI's key, which --tracking mlflow logs
         return output

@@ -75,6 +75,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         iterations_per_stage: iterations of each stage (the reference's ``niter``).
         active_scales: stages trained concurrently.
         lr: learning rate of the newest stage and of the discriminator.
+        d_lr: the discriminator's learning rate when it differs from ``lr`` (None: ``lr``).
         lr_factor: lr scaling per stage of age.
         gamma_scheduler: lr factor after ``LR_DROP_AT`` of a stage.
         noise_amp: noise amplitude relative to the reconstruction RMSE.
@@ -103,6 +104,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         active_scales: int = 3,
         lr: float = 5e-4,
         lr_factor: float = 0.1,
+        d_lr: float | None = None,
         gamma_scheduler: float = 0.1,
         noise_amp: float = 0.1,
         alpha_rec_loss: float = 10.0,
@@ -148,6 +150,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         self.active_scales = active_scales
         self.lr = lr
         self.lr_factor = lr_factor
+        self.d_lr = lr if d_lr is None else d_lr
         self.gamma_scheduler = gamma_scheduler
         self.noise_amp = noise_amp
         self.alpha_rec_loss = alpha_rec_loss
@@ -206,7 +209,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         _reset_optimizer(
             self.g_optimizer, stage_parameter_groups(self.network, self.active_scales, self.lr, self.lr_factor)
         )
-        _reset_optimizer(self.d_optimizer, [{"params": list(unwrap(self.discriminator).parameters()), "lr": self.lr}])
+        _reset_optimizer(self.d_optimizer, [{"params": list(unwrap(self.discriminator).parameters()), "lr": self.d_lr}])
         if self.wrap_generator is not None:
             self.generator = self.compiled(self.wrap_generator(self.network))
 

@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim import Optimizer
 
+from medgan.augment import Augmentation
 from medgan.data.progressive import fade_reals, stage_pyramid
 from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
 from medgan.engines.progressive_schedule import Progress, ProgressiveSchedule
@@ -51,7 +52,8 @@ class ProgressiveTrainer(AdversarialTrainer):
         lambda_grad_penalty: WGAN-GP weight (10).
         drift: weight of E[D(real)^2] (0.001).
         seed: seed of the data order.
-        amp, channels_last, torch_compile: as in :class:`AdversarialTrainer`.
+        amp, channels_last, torch_compile, augment: as in :class:`AdversarialTrainer` (the augmentation works on the
+            reals at the stage's resolution, faded, and on the fakes).
         train_handlers: ignite/MONAI handlers.
     """
 
@@ -72,6 +74,7 @@ class ProgressiveTrainer(AdversarialTrainer):
         train_handlers: Sequence | None = None,
         channels_last: bool = False,
         torch_compile: bool = False,
+        augment: Augmentation | None = None,
     ) -> None:
         self.schedule = schedule
         self.rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
@@ -91,6 +94,7 @@ class ProgressiveTrainer(AdversarialTrainer):
             latent_shape=(latent_size,),
             loss="wgan",
             lambda_grad_penalty=lambda_grad_penalty,
+            augment=augment,
             amp=amp,
             prepare_batch=lambda batch, device, non_blocking: self.current_reals(),
             channels_last=channels_last,
@@ -151,6 +155,7 @@ class ProgressiveTrainer(AdversarialTrainer):
             real_scores = self.discriminator(real)
             fake_scores = self.discriminator(fake)
         adversarial = self.adversarial_loss.discriminator(real_scores, fake_scores)
+        self.augment.observe(real_scores)
         drift = real_scores.float().square().mean()
         penalty = gradient_penalty(unwrap(self.discriminator), real, fake.to(real.dtype))
         return {

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from medgan.augment import Augmentation
 from medgan.engines.adversarial_trainer import AdversarialTrainer, images_from_batch, uncompiled, unwrap
 from medgan.losses.stylegan2_regularizers import PathLengthPenalty, R1Penalty
 
@@ -47,6 +48,8 @@ class StyleGAN2Trainer(AdversarialTrainer):
         pl_interval: generator steps between path-length updates (4).
         pl_batch_shrink: the path-length batch is the batch size divided by this (2).
         style_mixing_prob: probability of style mixing per batch (0.9).
+        real_label: the reals' target of the logistic loss (1; one-sided label smoothing: 0.9).
+        augment: as in :class:`AdversarialTrainer` (R1 is taken on augmented reals, as in stylegan2-ada-pytorch).
         r1_penalty, path_length: the regulariser modules (pass the ones saved in the checkpoint); new ones if None.
         amp, epoch_length, non_blocking, train_handlers, prepare_batch, channels_last, torch_compile: as in
             :class:`AdversarialTrainer`.
@@ -67,6 +70,8 @@ class StyleGAN2Trainer(AdversarialTrainer):
         pl_interval: int = 4,
         pl_batch_shrink: int = 2,
         style_mixing_prob: float = 0.9,
+        real_label: float = 1.0,
+        augment: Augmentation | None = None,
         r1_penalty: R1Penalty | None = None,
         path_length: PathLengthPenalty | None = None,
         amp: bool | str | None = None,
@@ -91,6 +96,8 @@ class StyleGAN2Trainer(AdversarialTrainer):
             d_optimizer=d_optimizer,
             latent_shape=(unwrap(generator).latent_size,),
             loss="bce",
+            real_label=real_label,
+            augment=augment,
             amp=amp,
             epoch_length=epoch_length,
             non_blocking=non_blocking,
@@ -148,7 +155,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
     def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         terms = super().discriminator_step(real)
         if self.r1_gamma > 0 and self.is_due(self.r1_interval):
-            self.r1_step(real)
+            self.r1_step(self.augment(real))  # R1 on augmented reals, as stylegan2-ada-pytorch's Dreg phase
         terms["r1_penalty"] = self.r1_penalty.last.clone()
         return terms
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from medgan.augment import Augmentation
 from medgan.engines.adversarial_trainer import unwrap
 from medgan.engines.progressive_schedule import ProgressiveSchedule
 from medgan.engines.progressive_trainer import DRIFT, ProgressiveTrainer
@@ -48,6 +49,7 @@ class StyleGANTrainer(ProgressiveTrainer):
         channels_last: bool = False,
         torch_compile: bool = False,
         style_mixing_prob: float = STYLE_MIXING_PROB,
+        augment: Augmentation | None = None,
     ) -> None:
         if not 0.0 <= style_mixing_prob <= 1.0:
             raise ValueError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}.")
@@ -68,6 +70,7 @@ class StyleGANTrainer(ProgressiveTrainer):
             train_handlers=train_handlers,
             channels_last=channels_last,
             torch_compile=torch_compile,
+            augment=augment,
         )
 
     def generate(self, latents: torch.Tensor) -> torch.Tensor:
