@@ -81,6 +81,8 @@ def test_every_multi_image_bundle_trains_with_diffaugment_in_2d(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_every_multi_image_bundle_trains_with_augmentation_in_3d(name, kind, tmp_path):
     overrides = {**FAST_ADA, "augment_flips": "left-right,inferior-superior"} if kind == "ada" else {"augment": kind}
+    if "max_epochs" in TINY[name]:
+        overrides["max_epochs"] = 3  # 4 volumes, batch 4: one iteration per epoch
     rows = train(name, tmp_path, tmp_path / "run", spatial_dims=3, **overrides)
     if kind == "ada":
         check_ada_run(rows, tmp_path / "run")
