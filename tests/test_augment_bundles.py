@@ -14,6 +14,8 @@ from helpers import bundle_copy, write_pngs, write_volumes
 from monai.bundle import ConfigParser
 from monai.bundle import run as run_bundle
 
+from medgan.errors import find_bad_input
+
 LATENT = 8
 SET_GAN = {"image_size": 64, "num_features": 4, "batch_size": 4, "max_epochs": 1, "latent_size": LATENT,
            "save_every": 1, "sample_every": 1, "num_preview_samples": 2}  # fmt: skip
@@ -142,3 +144,23 @@ def test_consingan_trains_its_critic_at_d_lr_and_its_stages_at_lr(tmp_path):
     trainer.start_stage()
     assert [group["lr"] for group in trainer.d_optimizer.param_groups] == [0.003]
     assert max(group["lr"] for group in trainer.g_optimizer.param_groups) == 0.001
+
+
+def test_a_checkpoint_of_an_earlier_medgan_without_augmentation_resumes(tmp_path):
+    """Checkpoints written before augmentation existed lack its entry; with ``augment none`` it has no state, so the
+    run resumes; a checkpoint lacking state that matters is one sentence."""
+    run = tmp_path / "run"
+    train("dcgan", tmp_path, run)
+    newest = sorted((run / "checkpoints").glob("checkpoint_*.pt"))[-1]
+    state = torch.load(newest, weights_only=True)
+    torch.save({key: value for key, value in state.items() if key != "augmentation"}, newest)
+    assert len(train("dcgan", tmp_path, run, max_epochs=2)) == 4  # resumed: 2 iterations per epoch
+    newest = sorted((run / "checkpoints").glob("checkpoint_*.pt"), key=lambda p: int(p.stem.split("_")[1]))[-1]
+    state = torch.load(newest, weights_only=True)
+    torch.save({key: value for key, value in state.items() if key != "d_optimizer"}, newest)
+    with pytest.raises(Exception) as failed:
+        train("dcgan", tmp_path, run, max_epochs=3)
+    assert str(find_bad_input(failed.value)) == (
+        f"{newest} holds no d_optimizer (written by another medgan version or bundle); resume it with the medgan "
+        "that wrote it, or train into a new --output_dir."
+    )

@@ -254,7 +254,7 @@ class ResumableCheckpoint:
         configured_max_epochs = engine.state.max_epochs
         cached, self._newest = self._newest, None
         latest, state = self._newest_readable(files, set_aside=self.rank == 0, cached=cached)
-        Checkpoint.load_objects(to_load=self.save_dict, checkpoint=state)
+        Checkpoint.load_objects(to_load=self._objects_in(state, latest), checkpoint=state)
         engine.state.max_epochs = configured_max_epochs
         saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in checkpoint_files(self.ckpt_dir)]
         self._checkpoint.load_state_dict({"_saved": saved})
@@ -262,6 +262,20 @@ class ResumableCheckpoint:
             logger.info(f"{latest} already finished {engine.state.epoch} epochs; raise --max_epochs to train further.")
         else:
             logger.info(f"resumed from {latest} at epoch {engine.state.epoch}, iteration {engine.state.iteration}.")
+
+    def _objects_in(self, state: Mapping, name: str) -> dict:
+        """The objects of ``save_dict`` to load from checkpoint ``state``: an object the checkpoint lacks is skipped
+        when it has no state of its own (an ``augment none`` augmentation, which an earlier medgan did not save);
+        any other missing object is refused in one sentence (the checkpoint was written by another medgan or
+        bundle version) instead of ignite's KeyError."""
+        missing = [key for key in self.save_dict if key not in state]
+        stateful = [key for key in missing if self.save_dict[key].state_dict()]
+        if stateful:
+            raise BadInputError(
+                f"{name} holds no {', '.join(stateful)} (written by another medgan version or bundle); resume it "
+                "with the medgan that wrote it, or train into a new --output_dir."
+            )
+        return {key: obj for key, obj in self.save_dict.items() if key not in missing}
 
     def save(self, engine: Engine) -> None:
         """Write a checkpoint (unless this iteration already has one), then remove all but the newest ``n_saved``,
