@@ -48,7 +48,6 @@ import copy
 import importlib
 import io
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -113,21 +112,6 @@ def _write_out_instance_norms(network: nn.Module) -> None:
                 setattr(module, name, _InstanceNorm(child.eps))
 
 
-@contextmanager
-def _noise_from(layers: list[nn.Module], maps: tuple[torch.Tensor, ...]):
-    """While open, noise-injection layer ``layers[i]`` adds ``maps[i]`` instead of drawing its noise."""
-
-    def hook(index: int):
-        return lambda module, args: (args[0], maps[index])
-
-    handles = [layer.register_forward_pre_hook(hook(index)) for index, layer in enumerate(layers)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
 class GeneratorWithNoiseInputs(nn.Module):
     """A copy of ``generator`` (eval mode) with every random map it draws as an input: ``forward(z, *noise) ->
     image``, the tensors of the module docstring. ``noise_names`` and ``noise_shapes`` (one sample's, (C, *spatial))
@@ -140,7 +124,7 @@ class GeneratorWithNoiseInputs(nn.Module):
     """
 
     def __init__(self, generator: nn.Module, latent_shape: list[int]) -> None:
-        from medgan.layers.noise import NoiseInjection
+        from medgan.layers.noise import called_noise_layers, given_noise
         from medgan.networks import StyleGAN2Generator
 
         super().__init__()
@@ -151,27 +135,17 @@ class GeneratorWithNoiseInputs(nn.Module):
             _write_out_instance_norms(generator)
         self.generator = generator
         self.latent_shape = list(latent_shape)
+        self._given_noise = given_noise  # the one way medgan's generators take noise maps (medgan.layers.noise)
         self._layers: list[nn.Module] = []
         if is_consingan(generator):
             shapes = generator.stage_shapes.tolist()[: generator.num_stages]
             self.noise_names = [f"noise_{stage}" for stage in range(1, len(shapes))]
             self.noise_shapes = [[generator.num_features, *shape] for shape in shapes[1:]]
             return
-        called: list[tuple[nn.Module, list[int]]] = []  # the layers one forward pass calls, in call order
-        handles = [
-            module.register_forward_pre_hook(lambda layer, args: called.append((layer, [1, *args[0].shape[2:]])))
-            for module in generator.modules()
-            if isinstance(module, NoiseInjection)
-        ]
-        try:
-            with torch.no_grad():
-                generator(torch.zeros(1, *self.latent_shape))
-        finally:
-            for handle in handles:
-                handle.remove()
+        called = called_noise_layers(generator, lambda: generator(torch.zeros(1, *self.latent_shape)))
         self._layers = [layer for layer, _ in called]
         self.noise_names = [f"noise_{index}" for index in range(len(called))]
-        self.noise_shapes = [shape for _, shape in called]
+        self.noise_shapes = [shape[1:] for _, shape in called]
 
     def example_inputs(self, batch: int = EXAMPLE_BATCH, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """Standard normal ``(z, *noise)`` for ``batch`` samples, from a CPU generator seeded with ``seed``."""
@@ -181,7 +155,7 @@ class GeneratorWithNoiseInputs(nn.Module):
     def forward(self, z: torch.Tensor, *noise: torch.Tensor) -> torch.Tensor:
         if is_consingan(self.generator):
             return self.generator.generate(z, noise=[None, *noise])
-        with _noise_from(self._layers, noise):
+        with self._given_noise(self._layers, noise):
             return self.generator(z)
 
 

@@ -70,3 +70,9 @@ def record_outputs(folder: Path, paths: Iterable[Path]) -> None:
     """List ``paths`` (files directly in ``folder``) as this run's outputs."""
     text = json.dumps({"files": sorted(Path(path).name for path in paths)}, indent=1) + "\n"
     atomic_write(folder / MANIFEST, lambda file: file.write(text.encode("utf-8")))
+
+
+def add_outputs(folder: Path, paths: Iterable[Path]) -> None:
+    """List ``paths`` as outputs of this run too, beside what the manifest already lists (a later step of the same
+    inference run: the projection and the SeFa figures after the samples)."""
+    record_outputs(folder, [*(folder / name for name in recorded_outputs(folder)), *paths])

@@ -57,7 +57,7 @@ class Setting:
             words = ", ".join(str(choice).lower() for choice in self.choices)  # True -> true
             return f"a list of any of {words}" if self.listed else f"one of {words}"
         if self.kind is str:
-            return "a glob pattern or a list of them"
+            return "a glob pattern or a list of them" if self.listed else "a file path"
         noun = "odd whole number" if self.odd else "whole number" if self.kind is int else "number"
         if self.length or self.listed:
             noun = f"a list of {self.length or 'one or more'} {noun}s"
@@ -201,6 +201,20 @@ SETTINGS: dict[str, Setting] = {
     "embedding": Setting(str, choices=("auto", "umap", "pca")),
     "max_pairs": WHOLE_FROM_1,
     "ssim_kernel_size": Setting(int, low=3, odd=True),
+    # projection of a real scan, SeFa directions (medgan.projection, medgan.sefa)
+    "project_image": Setting(str, optional=True),  # a file path, checked where it is read
+    "project_slice": Setting(int, low=0, optional=True),
+    "project_steps": Setting(int, low=1, high=1_000_000),
+    "project_space": Setting(str, choices=("w", "w+")),
+    "project_lr": POSITIVE,
+    "project_noise_weight": NON_NEGATIVE,
+    "project_w_avg_samples": Setting(int, low=2, high=10_000_000),
+    "project_feature_extractor": Setting(str, optional=True),
+    "sefa_directions": WHOLE_FROM_0,
+    "sefa_layers": Setting(int, low=0, listed=True, optional=True),
+    "sefa_strength": POSITIVE,
+    "edit_direction": Setting(int, low=0, optional=True),
+    "edit_strength": Setting(float, low=-1000, high=1000),
 }
 # a bundle that narrows a shared key
 BUNDLE_SETTINGS: dict[tuple[str, str], Setting] = {

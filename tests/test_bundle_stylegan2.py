@@ -148,9 +148,8 @@ def test_2d_inference_with_truncation_and_latent_exploration(runs):
     folder = runs["root"] / "samples2d"
     names = sorted(p.name for p in folder.iterdir())
     expected = [f"sample_{i:04d}.png" for i in range(3)]
-    assert names == sorted(
-        [*expected, MANIFEST, "samples.png", "latent_map.png", "interpolation.png", "style_mixing.png"]
-    )
+    figures = ["latent_map.png", "interpolation.png", "style_mixing.png", "sefa_directions.png", "sefa_directions.pt"]
+    assert names == sorted([*expected, MANIFEST, "samples.png", *figures])
     with Image.open(folder / "sample_0000.png") as image:
         assert (image.mode, image.size) == ("L", (16, 16))
     with Image.open(folder / "interpolation.png") as image:

@@ -7,10 +7,13 @@ zero, as in both reference implementations, so the noise enters only as training
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
-__all__ = ["NoiseInjection"]
+__all__ = ["NoiseInjection", "called_noise_layers", "given_noise"]
 
 
 class NoiseInjection(nn.Module):
@@ -37,3 +40,40 @@ class NoiseInjection(nn.Module):
 
     def extra_repr(self) -> str:
         return f"strengths={self.strength.numel()}"
+
+
+def called_noise_layers(network: nn.Module, run: Callable[[], object]) -> list[tuple[NoiseInjection, list[int]]]:
+    """The noise-injection layers of ``network`` that ``run()`` (one forward pass of it) calls, in call order, each
+    with the shape (1, 1, *spatial) of one sample's noise map there. A progressive generator calls only the layers of
+    its active stages."""
+    called: list[tuple[NoiseInjection, list[int]]] = []
+    handles = [
+        module.register_forward_pre_hook(lambda layer, args: called.append((layer, [1, 1, *args[0].shape[2:]])))
+        for module in network.modules()
+        if isinstance(module, NoiseInjection)
+    ]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return called
+
+
+@contextmanager
+def given_noise(layers: Sequence[nn.Module], maps: Sequence[torch.Tensor]) -> Iterator[None]:
+    """While open, noise-injection layer ``layers[i]`` adds ``maps[i]`` ((B, 1, *spatial) or (1, 1, *spatial))
+    instead of drawing fresh noise; the maps may require grad (the projector optimises them). This is how the
+    generators take noise maps as inputs (:mod:`medgan.onnx_export`, :mod:`medgan.projection`) without a noise
+    argument threaded through every block."""
+
+    def hook(index: int):
+        return lambda module, args: (args[0], maps[index])
+
+    handles = [layer.register_forward_pre_hook(hook(index)) for index, layer in enumerate(layers)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -123,11 +123,18 @@ class StyleGANGenerator(ProgressiveGenerator):
         super().__init__(spatial_dims, num_stages, base_shape)
         widths = stage_channels(self.base_shape, num_stages, max_channels, channel_halving_resolution)
         self.num_styles = 2 * num_stages
+        self.num_ws = self.num_styles  # the name StyleGAN2Generator and medgan.latent_exploration use
+        self.latent_size = latent_size
         self.mapping = MappingNetwork(latent_size, w_dim, mapping_layers, mapping_lr_multiplier)
         blocks: list[nn.Module] = [_InputBlock(spatial_dims, widths[0], w_dim, self.base_shape)]
         blocks += [_Block(spatial_dims, widths[s - 1], widths[s], w_dim) for s in range(1, num_stages)]
         self.blocks = nn.ModuleList(blocks)
         self.to_image = self.make_to_image(widths, out_channels)
+
+    def map(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
+        """ws (B, num_ws, w_dim) for z (B, latent_size): the same w for every style (as
+        :meth:`medgan.networks.StyleGAN2Generator.map`)."""
+        return self.mapping.styles(z, self.num_styles, truncation_psi)
 
     def forward(
         self,
@@ -136,11 +143,18 @@ class StyleGANGenerator(ProgressiveGenerator):
         mixing_z: torch.Tensor | None = None,
         mixing_cutoff: int = 0,
         update_w_avg: bool = False,
+        ws: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Images from latents z (B, latent_size); ``truncation_psi`` < 1 pulls every w towards ``w_avg``;
         ``mixing_z`` (B, latent_size) gives the styles from index ``mixing_cutoff`` on (style mixing);
-        ``update_w_avg`` updates ``w_avg`` (training)."""
-        styles = self.mapping.styles(z, self.num_styles, truncation_psi, update_w_avg, mixing_z, mixing_cutoff)
+        ``update_w_avg`` updates ``w_avg`` (training). ``ws`` (B, num_ws, w_dim), when given, replaces the mapping of
+        z and all of the above: one w per style, W+ (projection, SeFa edits, :mod:`medgan.latent_exploration`);
+        style ``i`` is AdaIN layer ``i`` in the order of the forward pass, and only the first ``2 * (stage + 1)`` are
+        used."""
+        if ws is None:
+            styles = self.mapping.styles(z, self.num_styles, truncation_psi, update_w_avg, mixing_z, mixing_cutoff)
+        else:
+            styles = ws
         stage = int(self.stage)
         alpha = float(self.alpha)
         x = z
