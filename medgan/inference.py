@@ -119,6 +119,7 @@ def generate_and_save(
     generate: Callable | None = None,
     affine: np.ndarray | None = None,
     intensity_range: tuple[float, float] | None = None,
+    later_outputs: Sequence[str] = (),
 ) -> list[Path]:
     """Write ``num_samples`` images ``sample_0000.png`` (or ``.nii.gz``) and a preview grid ``samples.png``.
 
@@ -126,9 +127,12 @@ def generate_and_save(
     ``affine`` and ``intensity_range`` go to :func:`write_image`. The folder is created only once the images
     exist (a failed generation leaves nothing); with ``overwrite``, the earlier samples and grid (exactly the files
     :mod:`medgan.output_manifest` recorded) are removed first, so the folder never mixes two runs' samples, and a
-    file of those names that medgan did not write is refused, never replaced.
+    file of those names that medgan did not write is refused, never replaced. ``later_outputs``: the name patterns of
+    what later steps of the same run write into the folder (StyleGAN2's latent exploration, SeFa, projection), checked
+    here with the samples' before anything is written.
     """
-    folder = check_output_dir(output_dir, overwrite, SAMPLE_PATTERNS, "generated samples", create=False)
+    patterns = (*SAMPLE_PATTERNS, *later_outputs)
+    folder = check_output_dir(output_dir, overwrite, patterns, "generated samples", create=False)
     images = generate_samples(generator, latent_shape, num_samples, seed, batch_size, generate)
     remove_recorded(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ import matplotlib
 import numpy as np
 import torch
 
+from medgan.output_manifest import add_outputs
 from medgan.utils import seeded
 from medgan.visualize import preview_grid, save_png
 
@@ -41,6 +42,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 FOREGROUND_THRESHOLD = -0.5
+EXPLORATION_FIGURES = ("latent_map", "interpolation", "style_mixing")
+EXPLORATION_PATTERNS = tuple(f"{name}.png" for name in EXPLORATION_FIGURES)  # what explore_latent_space writes
 """Values above this (images in [-1, 1], background at -1) count as foreground."""
 
 
@@ -171,11 +174,12 @@ def explore_latent_space(
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     seed_a, seed_b = (int(s) for s in seeds)
-    paths = {name: folder / f"{name}.png" for name in ("latent_map", "interpolation", "style_mixing")}
+    paths = {name: folder / f"{name}.png" for name in EXPLORATION_FIGURES}
     _, _, used = latent_map(generator, paths["latent_map"], num_points, seed_a, truncation_psi, method, batch_size)
     strip = interpolation_strip(generator, seed_a, seed_b, interpolation_steps, truncation_psi)
     save_png(preview_grid(strip, ncols=interpolation_steps), str(paths["interpolation"]))
     mixing = style_mixing_row(generator, seed_a, seed_b, style_mixing_cutoff, truncation_psi)
     save_png(preview_grid(mixing, ncols=4), str(paths["style_mixing"]))
+    add_outputs(folder, paths.values())  # beside the samples in the run's manifest: --overwrite replaces them
     logger.info(f"wrote a {used.upper()} latent map, an interpolation strip and a style-mixing row to {folder}")
     return paths

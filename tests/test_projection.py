@@ -243,7 +243,8 @@ def test_stylegan2_inference_projects_a_png_and_writes_every_figure(tmp_path):
     projection = {"projection.png", "projection_reconstruction.png", "projection_anomaly.png", "projection_latent.pt",
                   "projection_style_mixing.png", "projection_edit.png", "projection_edited.png",
                   "projection_latent_map.png"}  # fmt: skip
-    assert projection | {"sefa_directions.png", "sefa_directions.pt", "sample_0000.png", "samples.png"} <= recorded
+    explored = {"latent_map.png", "interpolation.png", "style_mixing.png", "sefa_directions.png", "sefa_directions.pt"}
+    assert projection | explored | {"sample_0000.png", "samples.png"} <= recorded
     for name in ("projection_reconstruction.png", "projection_anomaly.png", "projection_edited.png"):
         with Image.open(out / name) as image:
             assert image.size == (48, 40)  # the scan's grid, (W, H)
@@ -259,6 +260,18 @@ def test_stylegan2_inference_projects_a_png_and_writes_every_figure(tmp_path):
     assert "--overwrite" in str(find_bad_input(caught.value))
     infer(bundle, out, project_image=str(scan), overwrite=True, **FAST)
     assert not (out / "projection_edit.png").exists()
+
+
+@pytest.mark.parametrize("name", ["latent_map.png", "sefa_directions.png", "projection.png"])
+def test_a_users_file_of_a_later_steps_name_is_refused_before_anything_is_written(tmp_path, name):
+    bundle = saved_bundle(tmp_path, "stylegan2", STYLEGAN2, GENERATORS["stylegan2_2d"]())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_bytes(b"the user's figure")
+    with pytest.raises(Exception) as caught:
+        infer(bundle, out, project_image=str(write_png(tmp_path / "scan.png")), **FAST)
+    assert f"holds {name}, which medgan did not write there" in str(find_bad_input(caught.value))
+    assert sorted(p.name for p in out.iterdir()) == [name] and (out / name).read_bytes() == b"the user's figure"
 
 
 def test_3d_anomaly_map_is_on_the_scans_grid_with_its_affine(tmp_path):
