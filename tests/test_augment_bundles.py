@@ -97,7 +97,7 @@ def test_without_augmentation_nothing_is_logged_for_it(tmp_path):
     assert "augment_p" not in rows[0]
 
 
-@pytest.mark.parametrize("name", ["dcgan", "stylegan2"])
+@pytest.mark.parametrize("name", ["dcgan", pytest.param("stylegan2", marks=pytest.mark.slow)])
 def test_a_resumed_ada_run_repeats_the_uninterrupted_one(name, tmp_path):
     """Two epochs at once, and one epoch then the same command with two: the same weights and the same p."""
     whole, split = tmp_path / "whole", tmp_path / "split"
