@@ -57,6 +57,7 @@ from medgan.errors import BadInputError
 from medgan.inference import png_picture, write_image
 from medgan.latent_exploration import embed_2d, z_for_seed
 from medgan.layers.noise import called_noise_layers, given_noise
+from medgan.metrics.features import load_feature_extractor
 from medgan.output_manifest import add_outputs, check_output_dir
 from medgan.sefa import apply_direction, chosen_layers, sefa_directions
 from medgan.visualize import preview_grid, save_png
@@ -222,17 +223,7 @@ def load_extractor(path: str | Path, device: torch.device | str) -> nn.Module:
     Raises:
         BadInputError: a missing file or one that is not TorchScript.
     """
-    if not Path(path).is_file():
-        raise BadInputError(
-            f"--project_feature_extractor {path} does not exist; give a TorchScript file or null for L1 + SSIM."
-        )
-    try:
-        extractor = torch.jit.load(str(path), map_location=device)
-    except Exception as error:
-        raise BadInputError(
-            f"--project_feature_extractor {path} is not a TorchScript file ({type(error).__name__}); save the network "
-            "with torch.jit.save(torch.jit.script(net), path)."
-        ) from error
+    extractor = load_feature_extractor(path, device, key="project_feature_extractor")  # the evaluation's loader
     for parameter in extractor.parameters():
         parameter.requires_grad_(False)
     return extractor.eval()

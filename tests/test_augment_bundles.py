@@ -13,16 +13,10 @@ import torch
 from helpers import bundle_copy, write_pngs, write_volumes
 from monai.bundle import ConfigParser
 from monai.bundle import run as run_bundle
+from test_bundles_in_process import LATENT, PROGRESSIVE, SET_GAN  # the same tiny runs
 
 from medgan.errors import find_bad_input
 
-LATENT = 8
-SET_GAN = {"image_size": 64, "num_features": 4, "batch_size": 4, "max_epochs": 1, "latent_size": LATENT,
-           "save_every": 1, "sample_every": 1, "num_preview_samples": 2}  # fmt: skip
-PROGRESSIVE = {"image_size": 8, "max_channels": 4, "channel_halving_resolution": 8, "latent_size": LATENT,
-               "batch_size": 2, "batch_size_per_resolution": {}, "images_per_stage": 8,
-               "images_per_stage_per_resolution": {}, "save_every_iterations": 4, "sample_every_iterations": 0,
-               "num_preview_samples": 2, "log_every": 1}  # fmt: skip
 TINY = {
     "dcgan": SET_GAN,
     "sngan": SET_GAN,

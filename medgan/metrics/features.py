@@ -48,21 +48,23 @@ def extractor_identity(path: str | Path) -> dict:
     return {"feature_extractor": Path(path).name, "feature_extractor_sha256": digest.hexdigest()}
 
 
-def load_feature_extractor(path: str | Path, device: torch.device | str = "cpu") -> torch.jit.ScriptModule:
-    """Load a TorchScript feature extractor in eval mode.
+def load_feature_extractor(
+    path: str | Path, device: torch.device | str = "cpu", key: str = "feature_extractor"
+) -> torch.jit.ScriptModule:
+    """Load a TorchScript feature extractor in eval mode; ``key`` is the setting named in the refusals.
 
     Raises:
         BadInputError: when the file is missing or is not a TorchScript module.
     """
     if not Path(path).is_file():
-        raise BadInputError(f"feature_extractor {path} does not exist; set --feature_extractor to a TorchScript file.")
+        raise BadInputError(f"{key} {path} does not exist; set --{key} to a TorchScript file.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch >= 2.9 marks TorchScript as deprecated
             extractor = torch.jit.load(str(path), map_location=device)
     except Exception as error:
         raise BadInputError(
-            f"feature_extractor {path} is not a TorchScript file ({type(error).__name__}); save the network with "
+            f"{key} {path} is not a TorchScript file ({type(error).__name__}); save the network with "
             "torch.jit.save(torch.jit.script(net), path)."
         ) from error
     return extractor.eval()
