@@ -2,7 +2,8 @@
 one ``<name>/`` folder, which ``python -m monai.bundle download --name <name> --url ...`` fetches and unpacks.
 
 What goes in: only what a bundle is, ``configs/``, ``docs/``, ``scripts/``, ``LICENSE``, the large-files list and,
-of ``models/``, the trained ``model.pt``, its ``model_settings.json`` and the exported ``model.ts``; nothing else
+of ``models/``, the trained ``model.pt``, its ``model_settings.json`` and the exported ``model.ts`` and ``model.onnx``;
+nothing else
 (run folders such as ``output/``, ``eval/`` or a training run's ``--output_dir`` inside the bundle, checkpoints with
 optimizer state, sample previews, TensorBoard logs, hidden files, ``__pycache__``) stays home. Files listed in
 ``large_files.yml`` (the model zoo's name; ``large_files.yaml`` or ``.json`` also) are left out: a user fetches
@@ -41,7 +42,8 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold: a fi
 ZIP_FILE_MODE = 0o644
 REQUIRED_FILES = ("LICENSE", "configs/metadata.json", "docs/README.md")
 BUNDLE_FOLDERS = ("configs", "docs", "scripts", "models")  # the folders of a MONAI bundle
-MODEL_FILES = ("model.pt", "model_settings.json", "model.ts")  # the only files of models/ that are shipped
+# the only files of models/ that are shipped
+MODEL_FILES = ("model.pt", "model_settings.json", "model.ts", "model.onnx")
 HASH_TYPES = ("md5", "sha1", "sha256", "sha512")
 
 
@@ -212,8 +214,8 @@ def pack(bundle: str, out: str = ".", models: bool | str = True, overwrite: bool
     Args:
         bundle: the bundle folder, e.g. ``bundles/consingan``.
         out: the folder the zip goes to (created if missing).
-        models: ship ``models/model.pt``, ``models/model_settings.json`` and ``models/model.ts`` if the bundle has
-            them (``true``/``false``).
+        models: ship ``models/model.pt``, ``models/model_settings.json``, ``models/model.ts`` and
+            ``models/model.onnx`` if the bundle has them (``true``/``false``).
         overwrite: replace a zip of the same name in ``out`` (``true``/``false``); refused otherwise.
 
     Returns:

@@ -61,3 +61,37 @@ def test_invalid_metadata_is_rejected(tmp_path, no_network):
     bad.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="network_data_format"):
         verify_metadata(meta_file=str(bad), filepath=str(SCHEMA_FILE), hash_val=SCHEMA_MD5, create_dir=False)
+
+
+@pytest.mark.parametrize("meta_file", METADATA_FILES, ids=_bundle_id)
+def test_every_tensor_has_a_value_range(meta_file):
+    tensors = json.loads(meta_file.read_text())["network_data_format"]
+    for role in ("inputs", "outputs"):
+        for name, tensor in tensors[role].items():
+            low, high = tensor["value_range"]
+            assert low < high, (role, name)
+
+
+def _measured_evaluations() -> dict[str, dict[str, float]]:
+    """The figures of the evaluation runs recorded under benchmarks/results: the quality benchmark's held-out
+    evaluation at the default recipe (no augmentation) per multi-image bundle, ConSinGAN's quick-start model."""
+    measured = {}
+    for result in sorted(REPO_ROOT.glob("benchmarks/results/quality-*/quality_*.json")):
+        for row in json.loads(result.read_text())["rows"]:
+            if row["augment"] == "none":
+                measured[row["bundle"]] = row["heldout"]
+    quick_start = REPO_ROOT / "benchmarks/results/consingan-quickstart-20261203/metrics.json"
+    metrics = json.loads(quick_start.read_text())["metrics"]
+    measured["consingan"] = {name: entry["value"] for name, entry in metrics.items()}
+    return measured
+
+
+@pytest.mark.parametrize("meta_file", METADATA_FILES, ids=_bundle_id)
+def test_eval_metrics_are_a_recorded_evaluation(meta_file):
+    """eval_metrics are the figures (to 4 significant digits) of an evaluate.json run recorded in benchmarks/."""
+    meta = json.loads(meta_file.read_text())
+    measured = _measured_evaluations()[_bundle_id(meta_file)]
+    assert len(meta["eval_metrics"]) >= 3
+    for name, value in meta["eval_metrics"].items():
+        assert value == float(f"{measured[name]:.4g}"), name
+    assert "eval_metrics: evaluate.json" in meta["description"]

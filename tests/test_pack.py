@@ -236,6 +236,9 @@ def test_only_what_a_bundle_is_is_packed(clean, tmp_path):
     (clean / "notes.txt").write_text("where the data are")
     (clean / "models" / "checkpoints").mkdir(parents=True)
     (clean / "models" / "checkpoints" / "checkpoint_8.pt").write_bytes(b"optimizer state")
+    (clean / "models" / "samples.png").write_bytes(b"a preview")
+    for exported in ("model.ts", "model.onnx"):
+        (clean / "models" / exported).write_bytes(b"an exported generator")
     (clean / "scripts").mkdir()
     (clean / "scripts" / "prepare.py").write_text("print('a bundle script')\n")
     for models in ("true", "false"):
@@ -243,4 +246,6 @@ def test_only_what_a_bundle_is_is_packed(clean, tmp_path):
         tops = {name.split("/")[1] for name in names}
         assert tops <= {"configs", "docs", "scripts", "models", "LICENSE"}, tops
         assert "consingan/scripts/prepare.py" in names
+        shipped = {name for name in names if name.startswith("consingan/models/")}
+        assert shipped == ({"consingan/models/model.ts", "consingan/models/model.onnx"} if models == "true" else set())
         assert not [name for name in names if "checkpoint" in name or name.endswith("notes.txt")]
