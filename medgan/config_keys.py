@@ -55,6 +55,17 @@ REMOVED = {
     "use_ema": "models/model.pt is now the EMA generator itself (the raw one is training state in checkpoints/)",
     "weights_key": "models/model.pt is now a plain state dict",
 }
+# each bundle's one key for how long to train, and what it counts
+LENGTH_KEYS = {
+    "max_epochs": "passes over the training images",
+    "iterations_per_stage": "iterations per stage",
+    "images_per_stage": "real images shown per resolution stage",
+}
+# what users type for a run's length in other projects (and in other medgan bundles)
+LENGTH_WORDS = frozenset(
+    {"epochs", "max_epoch", "num_epochs", "n_epochs", "iterations", "max_iterations", "num_iterations", "niter",
+     "kimg", "total_kimg", *LENGTH_KEYS}
+)  # fmt: skip
 # keys MONAI's --tracking adds to a config (MLflow's tracking_uri, experiment_name, ...)
 TRACKING_KEYS = frozenset(
     key for settings in DEFAULT_EXP_MGMT_SETTINGS.values() for key in settings.get("configs", {})
@@ -81,11 +92,16 @@ def _is_expression(value: Any) -> bool:
 
 
 def _unknown_key_sentence(key: str, known: list[str], bundle: str) -> str:
-    if key in RENAMED:
+    """The sentence for a key ``bundle`` does not have: its new name if this bundle renamed it, why it is gone, this
+    bundle's length key for another project's length setting, else the closest real key."""
+    if key in RENAMED and RENAMED[key].split()[0] in known:
         return f"--{key} was renamed: use --{RENAMED[key]} (see the {bundle} bundle's docs/README.md)."
     if key in REMOVED:
         return f"--{key} is gone: {REMOVED[key]}."
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    length = next((name for name in LENGTH_KEYS if name in known), None)
+    if key in LENGTH_WORDS and length is not None and close != [length]:
+        return f"the {bundle} bundle has no key --{key}; its training length is --{length} ({LENGTH_KEYS[length]})."
     hint = f"did you mean --{close[0]}?" if close else "its keys are listed in the bundle's docs/README.md."
     return f"the {bundle} bundle has no key --{key}; {hint}"
 
