@@ -1,0 +1,131 @@
+"""The pure parts of ``benchmarks/consingan_reference.py`` (configuration mapping, log parsing, metrics, the
+reference's shims), without the reference and without training."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import consingan_reference as harness  # noqa: E402
+
+TRAIN_JSON = json.loads((ROOT / harness.TRAIN_CONFIG).read_text())
+
+
+def test_every_medgan_key_is_a_train_json_key_and_the_recipe_is_the_bundles_default():
+    """Passing the recipe explicitly changes nothing for medgan: each value is the bundle's own default."""
+    config = harness.Configuration()
+    for field, key, _ in harness.KEY_MAP:
+        if key is not None:
+            assert key in TRAIN_JSON
+            if field not in harness.CLI_KEYS:
+                assert TRAIN_JSON[key] == getattr(config, field), key
+
+
+def test_both_command_lines_carry_every_value_of_the_configuration():
+    config = harness.Configuration(stages=3, iterations=20, max_size=40, min_size=12, channels=16, seed=7)
+    medgan = dict(zip(harness.medgan_overrides(config)[::2], harness.medgan_overrides(config)[1::2]))
+    reference = dict(zip(harness.reference_arguments(config)[::2], harness.reference_arguments(config)[1::2]))
+    assert {k: medgan[k] for k in ("--num_scales", "--iterations_per_stage", "--num_features", "--seed")} == {
+        "--num_scales": "3", "--iterations_per_stage": "20", "--num_features": "16", "--seed": "7"}  # fmt: skip
+    assert {k: reference[k] for k in ("--train_stages", "--niter", "--nfc", "--manualSeed", "--lr_g", "--lr_d")} == {
+        "--train_stages": "3", "--niter": "20", "--nfc": "16", "--manualSeed": "7", "--lr_g": "0.0005",
+        "--lr_d": "0.0005"}  # fmt: skip
+    assert medgan["--max_size"] == reference["--max_size"] == "40"
+    assert len(medgan) == len(harness.medgan_overrides(config)) // 2  # no key twice
+
+
+def test_medgan_commands_are_the_bundle_run_a_user_types():
+    train, sample = harness.medgan_commands(Path("/in/a.png"), Path("/out/run"), harness.Configuration(), cbam=False)
+    assert train[1:6] == ["-m", "monai.bundle", "run", "training", "--config_file"]
+    assert train[train.index("--cbam") + 1] == "false" and train[train.index("--spatial_dims") + 1] == "2"
+    assert sample[sample.index("--num_samples") + 1] == "25"
+    assert sample[sample.index("--ckpt_path") + 1] == "/out/run/train/model.pt"
+
+
+def test_medgan_only_overrides_go_last_and_name_the_medgan_rows():
+    config = harness.Configuration(medgan_args=("--noise_amp", "0.3"))
+    train, _ = harness.medgan_commands(Path("/in/a.png"), Path("/out/run"), config, cbam=True)
+    assert train[-2:] == ["--noise_amp", "0.3"]  # after the shared keys, so it wins over their values
+    reference = harness.reference_arguments(config)
+    assert reference[reference.index("--noise_amp") + 1] == "0.1"  # the reference keeps the shared value
+    configuration = {"medgan_args": ["--noise_amp", "0.3"]}
+    assert harness.run_label("medgan-nocbam", configuration) == "medgan --cbam false --noise_amp 0.3"
+    assert harness.run_label("reference", configuration) == harness.RUNS["reference"]
+
+
+def test_stage_times_and_shapes_are_read_from_the_logs():
+    medgan_log = "x - Epoch[1] Complete. Time taken: 00:00:07.493\ny\nz - Epoch[2] Complete. Time taken: 01:02:03.5\n"
+    assert harness.medgan_stage_seconds(medgan_log) == [7.493, 3723.5]
+    reference_log = "Training on image pyramid: [torch.Size([1, 3, 15, 12]), torch.Size([1, 3, 40, 34])]\n"
+    assert harness.reference_stage_shapes(reference_log) == [[15, 12], [40, 34]]
+
+
+def test_reference_stage_seconds_span_each_stage_folder(tmp_path):
+    for stage, (start, end) in enumerate([(100.0, 110.5), (111.0, 131.0)]):
+        folder = tmp_path / str(stage)
+        folder.mkdir()
+        for name, stamp in (("real_scale.png", start), ("netD.pth", end)):
+            (folder / name).touch()
+            os.utime(folder / name, (stamp, stamp))
+    (tmp_path / "Evaluation").mkdir()
+    assert harness.reference_stage_seconds(tmp_path) == [10.5, 20.0]
+
+
+def test_identical_samples_score_zero_and_the_swd_has_three_levels():
+    real = torch.rand(1, 1, 40, 34)
+    metrics = harness.sample_metrics(real, real.repeat(5, 1, 1, 1))
+    assert list(metrics["patch_swd_per_level"]) == ["40x34", "20x17", "10x9"]
+    assert metrics["patch_swd_x1e3"] == pytest.approx(0, abs=1e-2)  # x 1e3: float rounding only
+    assert metrics["singan_diversity"] == 0 and metrics["closest_sample_l1"] == 0
+
+
+def test_closest_sample_distance_is_the_smallest_mean_absolute_difference():
+    real = torch.rand(1, 1, 32, 32)
+    samples = real + torch.tensor([0.5, -0.25, 0.75]).view(3, 1, 1, 1)
+    assert harness.sample_metrics(real, samples)["closest_sample_l1"] == pytest.approx(0.25)
+
+
+def test_samples_are_rescaled_to_their_percentiles_and_resized_to_the_real_shape(tmp_path):
+    picture = np.tile(np.arange(34, dtype=np.uint8) * 4 + 50, (41, 1))
+    Image.fromarray(picture).save(tmp_path / "sample.png")
+    (samples,) = harness.sample_set([str(tmp_path / "sample.png")], (40, 34))
+    assert samples.shape == (1, 40, 34)
+    assert float(samples.min()) == 0.0 and float(samples.max()) == 1.0
+
+
+def test_significant_digits_without_exponents():
+    assert [harness.significant(v) for v in (134.2, 7.493, 0.03124, 1234.5, 0.0)] == [
+        "134", "7.49", "0.0312", "1234", "0.0"]  # fmt: skip
+
+
+def test_the_shims_patch_loading_saving_and_albumentations(tmp_path, monkeypatch):
+    """Against a stand-in ``ConSinGAN`` package: samples are written as PNG, ``torch.load`` loads pickles on the CPU,
+    ``torch.cuda.current_device`` answers without CUDA and the albumentations names exist."""
+    package = tmp_path / "ConSinGAN"
+    package.mkdir()
+    (package / "__init__.py").touch()
+    (package / "functions.py").write_text("saved = []\ndef save_image(name, image):\n    saved.append(name)\n")
+    calls = []
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(torch.cuda, "current_device", torch.cuda.current_device)
+    monkeypatch.setitem(sys.modules, "albumentations", None)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    harness.install_reference_shims()
+    import ConSinGAN.functions as functions
+
+    functions.save_image("stage/gen_sample_3.jpg", None)
+    torch.load("G.pth", map_location="cuda:0")
+    assert functions.saved == ["stage/gen_sample_3.png"]
+    assert calls == [{"map_location": "cpu", "weights_only": False}]
+    assert torch.cuda.current_device() == 0
+    with pytest.raises(RuntimeError, match="IAAAdditiveGaussianNoise"):
+        sys.modules["albumentations"].IAAAdditiveGaussianNoise()
+    for name in ("ConSinGAN.functions", "ConSinGAN"):
+        sys.modules.pop(name)
