@@ -507,8 +507,9 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def sample_grid(real: torch.Tensor, samples: dict[str, torch.Tensor], path: Path) -> None:
-    """One row per run: the real image, then the run's first :data:`GRID_SAMPLES` samples."""
+def sample_grid(real: torch.Tensor, samples: dict[str, torch.Tensor], path: Path, configuration: dict) -> None:
+    """One row per run (named as in the table): the real image, then the run's first :data:`GRID_SAMPLES`
+    samples."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(1.6 * (GRID_SAMPLES + 1), 1.8 * len(samples)), layout="constrained")
@@ -519,7 +520,7 @@ def sample_grid(real: torch.Tensor, samples: dict[str, torch.Tensor], path: Path
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title("real" if column == 0 else f"sample {column - 1}", fontsize=7)
-        row[0].set_ylabel(RUNS[run], fontsize=7)
+        row[0].set_ylabel(run_label(run, configuration), fontsize=7)
     figure.savefig(path, dpi=120)
 
 
@@ -609,7 +610,7 @@ def main() -> None:
             image["runs"][run] = record
             results["total_seconds"] = time.perf_counter() - started
             write_results(results, args.out)
-        sample_grid(real, compared, args.out / f"samples_{name}.png")
+        sample_grid(real, compared, args.out / f"samples_{name}.png", results["configuration"])
     print((args.out / RESULTS_MD).read_text())
 
 
