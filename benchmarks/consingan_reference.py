@@ -391,11 +391,12 @@ def real_image(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
     return unit_range(resize_antialiased(read_gray(path)[None], shape)[0])[None]
 
 
-def sample_set(paths: list[str], shape: tuple[int, ...]) -> torch.Tensor:
-    """The samples in [0, 1], each resized to ``shape`` where it differs (pyramid rounding): (N, 1, *shape)."""
+def sample_set(pictures: list[torch.Tensor], shape: tuple[int, ...]) -> torch.Tensor:
+    """The samples (each (1, H, W), as :func:`read_gray` reads them) in [0, 1], each resized to ``shape`` where it
+    differs (pyramid rounding): (N, 1, *shape)."""
     from medgan.layers.resize import resize_antialiased
 
-    samples = [unit_range(read_gray(path))[None] for path in paths]
+    samples = [unit_range(picture)[None] for picture in pictures]
     return torch.cat([s if tuple(s.shape[2:]) == tuple(shape) else resize_antialiased(s, shape) for s in samples])
 
 
@@ -417,8 +418,9 @@ def sample_metrics(real: torch.Tensor, samples: torch.Tensor) -> dict:
 
 def evaluate_run(record: dict, real: torch.Tensor) -> tuple[dict, torch.Tensor]:
     """The metrics of a run's samples against ``real`` and the samples as compared (for the grid)."""
-    samples = sample_set(record["samples"], tuple(real.shape[2:]))
-    sample_shapes = sorted({tuple(read_gray(path).shape[1:]) for path in record["samples"]})
+    pictures = [read_gray(path) for path in record["samples"]]  # each file read once
+    samples = sample_set(pictures, tuple(real.shape[2:]))
+    sample_shapes = sorted({tuple(picture.shape[1:]) for picture in pictures})
     return {**sample_metrics(real, samples), "sample_shapes": sample_shapes}, samples
 
 
@@ -555,6 +557,11 @@ def parse_arguments() -> argparse.Namespace:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"consingan-reference-{stamp}")
     args = parser.parse_args()
+    for field in CLI_KEYS:  # checked before anything is written (each project would refuse only mid-benchmark)
+        if getattr(args, field) < (0 if field == "seed" else 1):
+            parser.error(
+                f"--{field} must be a whole number from {0 if field == 'seed' else 1}, not {getattr(args, field)}."
+            )
     args.runs = args.runs.split(",")
     args.out = args.out.resolve()  # the runs work in other folders
     args.reference = args.reference.resolve() if args.reference else None

@@ -223,10 +223,10 @@ def load_extractor(path: str | Path, device: torch.device | str) -> nn.Module:
     Raises:
         BadInputError: a missing file or one that is not TorchScript.
     """
-    extractor = load_feature_extractor(path, device, key="project_feature_extractor")  # the evaluation's loader
+    extractor = load_feature_extractor(path, device, key="project_feature_extractor")  # in eval mode
     for parameter in extractor.parameters():
         parameter.requires_grad_(False)
-    return extractor.eval()
+    return extractor
 
 
 def noise_regularization(maps: Sequence[torch.Tensor]) -> torch.Tensor:

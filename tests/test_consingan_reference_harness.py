@@ -95,7 +95,7 @@ def test_closest_sample_distance_is_the_smallest_mean_absolute_difference():
 def test_samples_are_rescaled_to_their_percentiles_and_resized_to_the_real_shape(tmp_path):
     picture = np.tile(np.arange(34, dtype=np.uint8) * 4 + 50, (41, 1))
     Image.fromarray(picture).save(tmp_path / "sample.png")
-    (samples,) = harness.sample_set([str(tmp_path / "sample.png")], (40, 34))
+    (samples,) = harness.sample_set([harness.read_gray(tmp_path / "sample.png")], (40, 34))
     assert samples.shape == (1, 40, 34)
     assert float(samples.min()) == 0.0 and float(samples.max()) == 1.0
 
@@ -129,3 +129,19 @@ def test_the_shims_patch_loading_saving_and_albumentations(tmp_path, monkeypatch
         sys.modules["albumentations"].IAAAdditiveGaussianNoise()
     for name in ("ConSinGAN.functions", "ConSinGAN"):
         sys.modules.pop(name)
+
+
+BAD_SIZES = [
+    (["--stages", "0"], "--stages must be a whole number from 1, not 0"),
+    (["--seed", "-1"], "--seed must be a whole number from 0, not -1"),
+]
+
+
+@pytest.mark.parametrize(("argument", "sentence"), BAD_SIZES)
+def test_a_bad_size_is_refused_before_anything_runs(argument, sentence, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["consingan_reference.py", "--mni-slices", "--runs", "medgan",
+                                      "--out", str(tmp_path / "out"), *argument])  # fmt: skip
+    with pytest.raises(SystemExit):
+        harness.parse_arguments()
+    assert sentence in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
