@@ -15,8 +15,9 @@ Image Quality of StyleGAN", CVPR 2020, Sec. 5 and appendix D), written n-D for 2
 - Gaussian noise on the latent of strength ``w_std * INITIAL_NOISE_FACTOR (0.05) * max(0, 1 - t / NOISE_RAMP
   (0.75))^2`` at progress ``t``.
 
-The distance is, by default, ``L1 + (1 - SSIM)`` in image space (values in [-1, 1], SSIM with a Gaussian window of up
-to 7 pixels: MONAI's ``SSIMLoss``); with a user-supplied TorchScript feature extractor (as the evaluation's FID
+The distance is, by default, ``L1 + (1 - MS-SSIM)`` in image space (values in [-1, 1], MS-SSIM with a Gaussian window
+of up to 7 pixels over as many of its five scales as the image holds: :func:`ms_ssim_weights`; SSIM for images too
+small for two scales); with a user-supplied TorchScript feature extractor (as the evaluation's FID
 option, :mod:`medgan.metrics.features`: images in [-1, 1] -> (B, F) or (B, F, *spatial)) it is the sum of squared
 feature differences instead, the reference's perceptual distance with the extractor in place of its VGG16 (nothing is
 downloaded). The scan is read, normalised and fitted to the model's shape as training images are
@@ -37,6 +38,7 @@ among sampled ones).
 
 from __future__ import annotations
 
+import glob
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -48,6 +50,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.losses import SSIMLoss
+from monai.metrics.regression import compute_ms_ssim
 from torch import nn
 
 from medgan.data.image_set import fit_to_shape, load_image, padded_sizes
@@ -68,6 +71,7 @@ __all__ = [
     "ProjectionTarget",
     "check_projection",
     "image_distance",
+    "ms_ssim_weights",
     "load_target",
     "noise_regularization",
     "project",
@@ -89,6 +93,7 @@ NOISE_REGULARIZATION = 1e5
 ADAM_BETAS = (0.9, 0.999)
 PYRAMID_MIN_SIDE = 8
 SSIM_WINDOW = 7
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 SNAPSHOTS = 6  # reconstructions shown along the optimisation in projection.png
 MAPPING_BATCH = 1000
 PREFIX = "projection"
@@ -117,7 +122,12 @@ class ProjectionTarget:
 
 
 def load_target(
-    path: str | Path, spatial_dims: int, channels: int, image_shape: Sequence[int], slice_index: int | None = None
+    path: str | Path,
+    spatial_dims: int,
+    channels: int,
+    image_shape: Sequence[int],
+    slice_index: int | None = None,
+    key: str = "project_image",
 ) -> ProjectionTarget:
     """Read ``path`` for a model of ``spatial_dims`` and ``channels`` that makes ``image_shape`` images.
 
@@ -126,29 +136,29 @@ def load_target(
 
     Raises:
         BadInputError: a missing or unreadable file, NaN, a blank image, the wrong channel count, a 2D image for a
-            3D model, a slice index outside the volume.
+            3D model, a slice index outside the volume; the sentence names the setting ``key`` that gave the file.
     """
     path = Path(path)
     if not path.exists():
-        raise BadInputError(f"--project_image {path} does not exist; give the scan to project (an image or volume).")
+        raise BadInputError(f"--{key} {path} does not exist; give the scan to project (an image or volume).")
     loaded = load_image(path)
     if loaded.dim() == 4 and loaded.shape[-1] == 1:
         loaded = loaded[..., 0]
     dims = loaded.dim() - 1
     if dims not in (2, 3):
-        raise BadInputError(f"--project_image {path} has {dims} spatial dimensions; give a 2D image or a 3D volume.")
+        raise BadInputError(f"--{key} {path} has {dims} spatial dimensions; give a 2D image or a 3D volume.")
     if loaded.shape[0] != channels:
         raise BadInputError(
-            f"--project_image {path} has {loaded.shape[0]} channel(s) but the model has {channels}; give an image "
+            f"--{key} {path} has {loaded.shape[0]} channel(s) but the model has {channels}; give an image "
             "with the model's channels."
         )
     if not torch.isfinite(loaded).all():
-        raise BadInputError(f"--project_image {path} holds NaN or infinite values; fix it or give another scan.")
+        raise BadInputError(f"--{key} {path} holds NaN or infinite values; fix it or give another scan.")
     if loaded.min() == loaded.max():
-        raise BadInputError(f"--project_image {path} is blank (every value is {float(loaded.min())}); give a scan.")
+        raise BadInputError(f"--{key} {path} is blank (every value is {float(loaded.min())}); give a scan.")
     if dims < spatial_dims:
         raise BadInputError(
-            f"--project_image {path} is a 2D image but the model is 3D; give a volume (NIfTI, NRRD, MHA, DICOM)."
+            f"--{key} {path} is a 2D image but the model is 3D; give a volume (NIfTI, NRRD, MHA, DICOM)."
         )
     array = scan = loaded.as_tensor().float()
     affine = to_ras = None
@@ -203,13 +213,45 @@ def _reoriented_shape(target: ProjectionTarget) -> list[int]:
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def ms_ssim_weights(image_shape: Sequence[int], window: int = SSIM_WINDOW) -> tuple[float, ...]:
+    """The MS-SSIM scale weights for images of spatial ``image_shape``: the first of the five standard weights (Wang,
+    Simoncelli and Bovik 2003, MONAI's defaults) for as many scales as the image allows, renormalised to sum to 1.
+
+    A scale k (0-based) needs every side halved k times to hold the ``window`` (and MONAI's own check of the smallest
+    side). Returns () when fewer than two scales fit: the distance then uses single-scale SSIM.
+    """
+    smallest = min(int(s) for s in image_shape)
+    scales = 0
+    for count in range(1, len(MS_SSIM_WEIGHTS) + 1):
+        fits = smallest // 2 ** (count - 1) >= window and smallest // max(1, count - 1) ** 2 > window - 1
+        if not fits:
+            break
+        scales = count
+    if scales < 2:
+        return ()
+    total = sum(MS_SSIM_WEIGHTS[:scales])
+    return tuple(weight / total for weight in MS_SSIM_WEIGHTS[:scales])
+
+
 def image_distance(spatial_dims: int, image_shape: Sequence[int]) -> Distance:
-    """``distance(x, y)`` = mean |x - y| + (1 - SSIM(x, y)) for images (B, C, *image_shape) in [-1, 1] (SSIM with a
-    Gaussian window of ``min(7, smallest side)`` pixels, odd, data range 2)."""
+    """``distance(x, y)`` = mean |x - y| + (1 - MS-SSIM(x, y)) for images (B, C, *image_shape) in [-1, 1], the
+    similarity with a Gaussian window of ``min(7, smallest side)`` pixels (odd, sigma 1.5, data range 2) over the
+    scales :func:`ms_ssim_weights` allows (a 64 px slice: 4 of the 5; a 32^3 volume: 3); images too small for two
+    scales use single-scale SSIM (MONAI's ``SSIMLoss``)."""
     window = min(SSIM_WINDOW, min(int(s) for s in image_shape))
     window -= 1 - window % 2
-    ssim = SSIMLoss(spatial_dims, data_range=2.0, win_size=max(window, 1))
-    return lambda x, y: (x - y).abs().mean() + ssim(x.float(), y.float())
+    window = max(window, 1)
+    weights = ms_ssim_weights(image_shape, window)
+    if not weights:
+        ssim = SSIMLoss(spatial_dims, data_range=2.0, win_size=window)
+        return lambda x, y: (x - y).abs().mean() + ssim(x.float(), y.float())
+
+    def distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        similarity = compute_ms_ssim(x.float(), y.float(), spatial_dims, data_range=2.0, kernel_size=window,
+                                     weights=weights)  # fmt: skip
+        return (x - y).abs().mean() + 1.0 - similarity.mean()
+
+    return distance
 
 
 def feature_distance(extractor: nn.Module) -> Distance:
@@ -446,6 +488,29 @@ def real_and_generated_map(
     return coordinates, method
 
 
+def latent_map_sources(patterns: str | Sequence[str] | None) -> list[Path]:
+    """The files of ``latent_map_images``: each entry a file or a glob pattern (``heldout/*.npy``), patterns expanded
+    in sorted order, duplicates dropped. Missing files are reported when they are read (:func:`load_target`).
+
+    Raises:
+        BadInputError: a pattern that matches no file.
+    """
+    if patterns is None:
+        return []
+    sources: list[Path] = []
+    for entry in [patterns] if isinstance(patterns, str) else list(patterns):
+        if glob.has_magic(str(entry)):
+            matches = sorted(Path(m) for m in glob.glob(str(entry)) if Path(m).is_file())
+            if not matches:
+                raise BadInputError(
+                    f"--latent_map_images pattern {entry} matches no file; give files or a pattern that matches scans."
+                )
+            sources += matches
+        else:
+            sources.append(Path(entry))
+    return list(dict.fromkeys(sources))
+
+
 def check_projection(
     generator: nn.Module,
     project_image: str | None,
@@ -455,15 +520,23 @@ def check_projection(
     feature_extractor: str | None = None,
     edit_direction: int | None = None,
     sefa_layers: Sequence[int] | None = None,
+    latent_map_images: str | Sequence[str] | None = None,
 ) -> None:
     """Refuse a projection request that cannot run, in one sentence, before inference writes anything: the scan (see
-    :func:`load_target`), the feature extractor, the SeFa direction and layers, and files of the projection's names
-    in ``output_dir`` that medgan did not write (or earlier projections without ``overwrite``). Nothing to check
-    without ``project_image``."""
+    :func:`load_target`) and the latent map's further scans, the feature extractor, the SeFa direction and layers, and
+    files of the projection's names in ``output_dir`` that medgan did not write (or earlier projections without
+    ``overwrite``). Nothing to check without ``project_image``."""
     if project_image is None:
+        if latent_map_images is not None:
+            raise BadInputError(
+                "--latent_map_images adds scans to the map of a projection; give --project_image too (the scan to "
+                "project and edit)."
+            )
         return
     settings = _model_shape(generator)
     load_target(project_image, *settings, slice_index=project_slice)
+    for source in latent_map_sources(latent_map_images):
+        load_target(source, *settings, slice_index=project_slice, key="latent_map_images")
     if feature_extractor is not None:
         load_extractor(feature_extractor, "cpu")
     if edit_direction is not None:
@@ -506,10 +579,15 @@ def project_and_save(
     edit_steps: int = 8,
     latent_map_points: int = 256,
     embedding: str = "auto",
+    latent_map_images: str | Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Project ``project_image`` and write the files of the module docstring to ``output_dir``, adding them to its
     output manifest (a step of the inference run that wrote the samples there; :func:`check_projection` ran before
-    it). Nothing happens without ``project_image``. Returns the paths written, by name."""
+    it). Nothing happens without ``project_image``. Returns the paths written, by name.
+
+    ``latent_map_images`` (files or glob patterns, :func:`latent_map_sources`): further scans projected with the same
+    settings for the latent map only; their ws are beside the scan's in ``projection_latent_map.png`` and in
+    ``projection_latent.pt`` (``map_ws`` (R, num_ws, w_dim), ``map_sources``)."""
     if project_image is None:
         return {}
     device = next(generator.parameters()).device
@@ -520,6 +598,17 @@ def project_and_save(
         distance = feature_distance(load_extractor(feature_extractor, device))
     result = project(generator, target.image, steps, space, learning_rate, noise_weight, w_avg_samples, seed,
                      distance)  # fmt: skip
+    map_sources = [s for s in latent_map_sources(latent_map_images) if s.resolve() != target.source.resolve()]
+    map_ws = [result.ws]
+    for source in map_sources:
+        other = load_target(source, spatial_dims, channels, shape, project_slice, key="latent_map_images")
+        projected = project(generator, other.image, steps, space, learning_rate, noise_weight, w_avg_samples, seed,
+                            distance)  # fmt: skip
+        map_ws.append(projected.ws)
+        logger.info(
+            f"projected {source.name} for the latent map: distance {projected.losses[0]:.4f} -> "
+            f"{projected.losses[-1]:.4f}"
+        )
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -531,7 +620,8 @@ def project_and_save(
     torch.save(
         {"ws": result.ws, "noise": result.noise, "space": result.space, "losses": result.losses, "steps": steps,
          "source": target.source.name, "intensity_range": list(target.intensity_range),
-         "slice_index": target.slice_index},
+         "slice_index": target.slice_index, "map_ws": torch.cat(map_ws),
+         "map_sources": [target.source.name] + [source.name for source in map_sources]},
         paths["latent"],
     )  # fmt: skip
     model_anomaly = (target.image.cpu() - result.image).abs() - 1.0  # 0..2 shown as black..white
@@ -553,8 +643,9 @@ def project_and_save(
         paths["edited"] = _write_on_scan_grid(edited, target, folder / f"{PREFIX}_edited")
     if latent_map_points:
         paths["latent_map"] = folder / f"{PREFIX}_latent_map.png"
-        real_and_generated_map(generator, result.ws, paths["latent_map"], latent_map_points, mixing_seeds[0],
-                               truncation_psi, embedding, [target.source.name])  # fmt: skip
+        labels = [target.source.name] + [source.name for source in map_sources]
+        real_and_generated_map(generator, torch.cat(map_ws), paths["latent_map"], latent_map_points, mixing_seeds[0],
+                               truncation_psi, embedding, labels)  # fmt: skip
     add_outputs(folder, paths.values())
     logger.info(
         f"projected {target.source.name} in {steps} steps ({space}): distance {result.losses[0]:.4f} -> "

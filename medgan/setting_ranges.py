@@ -210,6 +210,7 @@ SETTINGS: dict[str, Setting] = {
     "project_noise_weight": NON_NEGATIVE,
     "project_w_avg_samples": Setting(int, low=2, high=10_000_000),
     "project_feature_extractor": Setting(str, optional=True),
+    "latent_map_images": Setting(str, listed=True, optional=True),  # files or glob patterns, one or a list
     "sefa_directions": WHOLE_FROM_0,
     "sefa_layers": Setting(int, low=0, listed=True, optional=True),
     "sefa_strength": POSITIVE,

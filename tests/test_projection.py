@@ -25,6 +25,7 @@ from medgan.projection import (
     _learning_rate,
     image_distance,
     load_target,
+    ms_ssim_weights,
     noise_regularization,
     project,
     to_input_grid,
@@ -104,6 +105,54 @@ def test_projecting_a_generated_image_recovers_it_better_than_a_random_latent(na
         torch.testing.assert_close(generator(z, ws=result.ws), result.image)
     once, again = (project(generator, target, steps=5, space=space, w_avg_samples=50, seed=4) for _ in range(2))
     torch.testing.assert_close(again.ws, once.ws)
+
+
+def test_ms_ssim_scales_are_the_standard_weights_that_fit_renormalised():
+    standard = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+    assert ms_ssim_weights([256, 256]) == pytest.approx([w / sum(standard) for w in standard])
+    # 64 px: halved 3 times it is 8 >= 7 (and 64 // 3**2 = 7 > 6, MONAI's check); a 4th halving (4 px) no longer fits
+    assert ms_ssim_weights([64, 80]) == pytest.approx([w / sum(standard[:4]) for w in standard[:4]])
+    assert len(ms_ssim_weights([32, 32, 32])) == 3
+    assert len(ms_ssim_weights([14, 14])) == 2
+    assert ms_ssim_weights([13, 40]) == ()  # one scale: single-scale SSIM
+
+
+def _plain_ms_ssim(x: torch.Tensor, y: torch.Tensor, weights, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
+    """MS-SSIM of 2D images (1, 1, H, W) in [-1, 1] by the paper's formula: prod_k cs_k^w_k, with the last scale's
+    full SSIM in place of its cs, a separable Gaussian window without padding, 2x2 average pooling between scales."""
+    c1, c2 = (0.01 * 2.0) ** 2, (0.03 * 2.0) ** 2
+    g = torch.exp(-((torch.arange(window) - window // 2) ** 2) / (2 * sigma**2))
+    kernel = (g[:, None] * g[None, :] / g.sum() ** 2)[None, None]
+    result = torch.tensor(1.0)
+    for k, weight in enumerate(weights):
+        mx, my = (torch.nn.functional.conv2d(v, kernel) for v in (x, y))
+        vx = torch.nn.functional.conv2d(x * x, kernel) - mx**2
+        vy = torch.nn.functional.conv2d(y * y, kernel) - my**2
+        cov = torch.nn.functional.conv2d(x * y, kernel) - mx * my
+        cs = (2 * cov + c2) / (vx + vy + c2)
+        value = ((2 * mx * my + c1) / (mx**2 + my**2 + c1) * cs).mean() if k == len(weights) - 1 else cs.mean()
+        result = result * value.clamp(min=0) ** weight
+        x, y = torch.nn.functional.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(y, 2)
+    return result
+
+
+def test_image_distance_is_l1_plus_one_minus_ms_ssim_and_has_gradients():
+    torch.manual_seed(0)
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 1, 8, 8) * 2 - 1, size=(64, 64), mode="bilinear")
+    image = (0.7 * smooth + 0.05 * torch.randn_like(smooth)).requires_grad_(True)
+    distance = image_distance(2, [64, 64])
+    value = distance(image, smooth)
+    plain = image.detach()
+    expected = (plain - smooth).abs().mean() + 1 - _plain_ms_ssim(plain, smooth, ms_ssim_weights([64, 64]))
+    assert float(value.detach()) == pytest.approx(float(expected), abs=1e-5)
+    assert float(distance(smooth, smooth)) == pytest.approx(0.0, abs=1e-6)
+    value.backward()
+    l1_only = torch.full_like(image, 1 / image.numel())
+    assert torch.isfinite(image.grad).all() and not torch.allclose(image.grad.abs(), l1_only)  # MS-SSIM pulls too
+    small = image_distance(3, [8, 8, 8])  # one scale: single-scale SSIM
+    volume = torch.rand(1, 1, 8, 8, 8) * 2 - 1
+    assert float(small(volume, volume)) == pytest.approx(0.0, abs=1e-6)
+    assert float(small(volume, -volume)) > 1.0
 
 
 def test_bad_projection_settings_are_one_sentence():
@@ -306,6 +355,44 @@ def test_stylegan_inference_explores_and_projects(tmp_path):
     names = {path.name for path in out.iterdir()}
     assert {"latent_map.png", "interpolation.png", "style_mixing.png", "sefa_directions.png", "projection.png",
             "projection_anomaly.png", "projection_style_mixing.png"} <= names  # fmt: skip
+
+
+def test_further_scans_join_the_latent_map_through_a_glob_pattern(tmp_path):
+    bundle = saved_bundle(tmp_path, "stylegan2", STYLEGAN2, GENERATORS["stylegan2_2d"]())
+    scans = tmp_path / "heldout"
+    scans.mkdir()
+    first = write_png(scans / "slice_a.png")
+    write_png(scans / "slice_b.png", shape=(44, 40))
+    write_png(scans / "slice_c.png", shape=(32, 32))
+    (scans / "notes.txt").write_text("not a scan")  # the pattern picks only what it names
+    out = tmp_path / "out"
+    infer(bundle, out, project_image=str(first), latent_map_images=str(scans / "*.png"), **FAST)
+    latent = torch.load(out / "projection_latent.pt", weights_only=True)
+    # the projected scan once (the pattern also matches it), then the others in sorted order
+    assert latent["map_sources"] == ["slice_a.png", "slice_b.png", "slice_c.png"]
+    assert latent["map_ws"].shape == (3, 6, LATENT)
+    torch.testing.assert_close(latent["map_ws"][:1], latent["ws"])
+    assert not torch.allclose(latent["map_ws"][1], latent["map_ws"][2])
+    assert (out / "projection_latent_map.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "phrase"),
+    [({"latent_map_images": "missing/*.png"}, "--latent_map_images pattern"),
+     ({"latent_map_images": ["absent.png"]}, "--latent_map_images"),
+     ({"latent_map_images": "scan.png", "project_image": None}, "give --project_image too")],
+)  # fmt: skip
+def test_bad_latent_map_images_stop_before_anything_is_written(tmp_path, overrides, phrase):
+    bundle = saved_bundle(tmp_path, "stylegan2", STYLEGAN2, GENERATORS["stylegan2_2d"]())
+    write_png(tmp_path / "scan.png")
+    overrides = {"project_image": str(tmp_path / "scan.png"), **overrides}
+    value = overrides["latent_map_images"]
+    in_tmp = [str(tmp_path / v) for v in value] if isinstance(value, list) else str(tmp_path / value)
+    overrides["latent_map_images"] = in_tmp
+    with pytest.raises(Exception) as caught:
+        infer(bundle, tmp_path / "out", **{**FAST, **overrides})
+    assert phrase in str(find_bad_input(caught.value))
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
