@@ -15,9 +15,9 @@ Image Quality of StyleGAN", CVPR 2020, Sec. 5 and appendix D), written n-D for 2
 - Gaussian noise on the latent of strength ``w_std * INITIAL_NOISE_FACTOR (0.05) * max(0, 1 - t / NOISE_RAMP
   (0.75))^2`` at progress ``t``.
 
-The distance is, by default, ``L1 + (1 - MS-SSIM)`` in image space (values in [-1, 1], MS-SSIM with a Gaussian window
-of up to 7 pixels over as many of its five scales as the image holds: :func:`ms_ssim_weights`; SSIM for images too
-small for two scales); with a user-supplied TorchScript feature extractor (as the evaluation's FID
+The distance is, by default, ``L1 + (1 - SSIM)`` in image space (values in [-1, 1], SSIM with a Gaussian window of up
+to 7 pixels; ``similarity="ms_ssim"``: MS-SSIM over as many of its five scales as the image holds,
+:func:`image_distance`); with a user-supplied TorchScript feature extractor (as the evaluation's FID
 option, :mod:`medgan.metrics.features`: images in [-1, 1] -> (B, F) or (B, F, *spatial)) it is the sum of squared
 feature differences instead, the reference's perceptual distance with the extractor in place of its VGG16 (nothing is
 downloaded). The scan is read, normalised and fitted to the model's shape as training images are
@@ -99,6 +99,7 @@ MAPPING_BATCH = 1000
 PREFIX = "projection"
 PROJECTION_PATTERNS = (f"{PREFIX}*",)
 SPACES = ("w", "w+")
+SIMILARITIES = ("ssim", "ms_ssim")
 
 
 @dataclass
@@ -233,23 +234,30 @@ def ms_ssim_weights(image_shape: Sequence[int], window: int = SSIM_WINDOW) -> tu
     return tuple(weight / total for weight in MS_SSIM_WEIGHTS[:scales])
 
 
-def image_distance(spatial_dims: int, image_shape: Sequence[int]) -> Distance:
-    """``distance(x, y)`` = mean |x - y| + (1 - MS-SSIM(x, y)) for images (B, C, *image_shape) in [-1, 1], the
-    similarity with a Gaussian window of ``min(7, smallest side)`` pixels (odd, sigma 1.5, data range 2) over the
-    scales :func:`ms_ssim_weights` allows (a 64 px slice: 4 of the 5; a 32^3 volume: 3); images too small for two
-    scales use single-scale SSIM (MONAI's ``SSIMLoss``)."""
+def image_distance(spatial_dims: int, image_shape: Sequence[int], similarity: str = "ssim") -> Distance:
+    """``distance(x, y)`` = mean |x - y| + (1 - similarity(x, y)) for images (B, C, *image_shape) in [-1, 1].
+
+    ``similarity``: ``"ssim"`` (the default; MONAI's ``SSIMLoss``) or ``"ms_ssim"`` (MS-SSIM, Wang, Simoncelli and
+    Bovik 2003, over the scales :func:`ms_ssim_weights` allows: a 64 px slice 4 of the 5, a 32^3 volume 3; images too
+    small for two scales use SSIM). Both with a Gaussian window of ``min(7, smallest side)`` pixels (odd, sigma 1.5)
+    and data range 2. MS-SSIM's product of per-scale powers has unbounded gradients where a scale's contrast-structure
+    term nears 0: at the reference's learning rate it made one of five projections of the quick-start StyleGAN diverge
+    (bundle docs), so SSIM is the default.
+    """
+    if similarity not in SIMILARITIES:
+        raise BadInputError(f"--project_similarity must be one of {', '.join(SIMILARITIES)}, not {similarity!r}.")
     window = min(SSIM_WINDOW, min(int(s) for s in image_shape))
     window -= 1 - window % 2
     window = max(window, 1)
-    weights = ms_ssim_weights(image_shape, window)
+    weights = ms_ssim_weights(image_shape, window) if similarity == "ms_ssim" else ()
     if not weights:
         ssim = SSIMLoss(spatial_dims, data_range=2.0, win_size=window)
         return lambda x, y: (x - y).abs().mean() + ssim(x.float(), y.float())
 
     def distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        similarity = compute_ms_ssim(x.float(), y.float(), spatial_dims, data_range=2.0, kernel_size=window,
-                                     weights=weights)  # fmt: skip
-        return (x - y).abs().mean() + 1.0 - similarity.mean()
+        value = compute_ms_ssim(x.float(), y.float(), spatial_dims, data_range=2.0, kernel_size=window,
+                                weights=weights)  # fmt: skip
+        return (x - y).abs().mean() + 1.0 - value.mean()
 
     return distance
 
@@ -580,6 +588,7 @@ def project_and_save(
     latent_map_points: int = 256,
     embedding: str = "auto",
     latent_map_images: str | Sequence[str] | None = None,
+    similarity: str = "ssim",
 ) -> dict[str, Path]:
     """Project ``project_image`` and write the files of the module docstring to ``output_dir``, adding them to its
     output manifest (a step of the inference run that wrote the samples there; :func:`check_projection` ran before
@@ -587,13 +596,14 @@ def project_and_save(
 
     ``latent_map_images`` (files or glob patterns, :func:`latent_map_sources`): further scans projected with the same
     settings for the latent map only; their ws are beside the scan's in ``projection_latent_map.png`` and in
-    ``projection_latent.pt`` (``map_ws`` (R, num_ws, w_dim), ``map_sources``)."""
+    ``projection_latent.pt`` (``map_ws`` (R, num_ws, w_dim), ``map_sources``). ``similarity``: the image distance's
+    (:func:`image_distance`) when there is no ``feature_extractor``."""
     if project_image is None:
         return {}
     device = next(generator.parameters()).device
     spatial_dims, channels, shape = _model_shape(generator)
     target = load_target(project_image, spatial_dims, channels, shape, project_slice)
-    distance = None
+    distance = image_distance(spatial_dims, shape, similarity)
     if feature_extractor is not None:
         distance = feature_distance(load_extractor(feature_extractor, device))
     result = project(generator, target.image, steps, space, learning_rate, noise_weight, w_avg_samples, seed,

@@ -210,7 +210,8 @@ SETTINGS: dict[str, Setting] = {
     "project_noise_weight": NON_NEGATIVE,
     "project_w_avg_samples": Setting(int, low=2, high=10_000_000),
     "project_feature_extractor": Setting(str, optional=True),
-    "latent_map_images": Setting(str, listed=True, optional=True),  # files or glob patterns, one or a list
+    "latent_map_images": Setting(str, listed=True, optional=True),
+    "project_similarity": Setting(str, choices=("ssim", "ms_ssim")),  # files or glob patterns, one or a list
     "sefa_directions": WHOLE_FROM_0,
     "sefa_layers": Setting(int, low=0, listed=True, optional=True),
     "sefa_strength": POSITIVE,
@@ -260,10 +261,10 @@ RULES = (
     ),
     Rule(
         ("kernel_size", "padding"),
-        lambda c: c["padding"] == c["kernel_size"] // 2,
+        lambda c: c["padding"] <= c["kernel_size"] // 2,
         lambda c: (
-            f"--padding {c['padding']} does not keep a stage's shape with --kernel_size {c['kernel_size']} "
-            f"(ConSinGAN adds each stage to the upsampled one below it); use --padding {c['kernel_size'] // 2}."
+            f"--padding {c['padding']} is wider than --kernel_size {c['kernel_size']} needs; use "
+            f"--padding {c['kernel_size'] // 2} (every conv keeps the shape) or 0 (the reference's unpadded convs)."
         ),
     ),
     Rule(

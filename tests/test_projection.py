@@ -136,11 +136,11 @@ def _plain_ms_ssim(x: torch.Tensor, y: torch.Tensor, weights, window: int = 7, s
     return result
 
 
-def test_image_distance_is_l1_plus_one_minus_ms_ssim_and_has_gradients():
+def test_image_distance_is_l1_plus_one_minus_ms_ssim_and_has_gradients():  # --project_similarity ms_ssim
     torch.manual_seed(0)
     smooth = torch.nn.functional.interpolate(torch.rand(1, 1, 8, 8) * 2 - 1, size=(64, 64), mode="bilinear")
     image = (0.7 * smooth + 0.05 * torch.randn_like(smooth)).requires_grad_(True)
-    distance = image_distance(2, [64, 64])
+    distance = image_distance(2, [64, 64], "ms_ssim")
     value = distance(image, smooth)
     plain = image.detach()
     expected = (plain - smooth).abs().mean() + 1 - _plain_ms_ssim(plain, smooth, ms_ssim_weights([64, 64]))
@@ -149,7 +149,7 @@ def test_image_distance_is_l1_plus_one_minus_ms_ssim_and_has_gradients():
     value.backward()
     l1_only = torch.full_like(image, 1 / image.numel())
     assert torch.isfinite(image.grad).all() and not torch.allclose(image.grad.abs(), l1_only)  # MS-SSIM pulls too
-    small = image_distance(3, [8, 8, 8])  # one scale: single-scale SSIM
+    small = image_distance(3, [8, 8, 8], "ms_ssim")  # one scale: single-scale SSIM
     volume = torch.rand(1, 1, 8, 8, 8) * 2 - 1
     assert float(small(volume, volume)) == pytest.approx(0.0, abs=1e-6)
     assert float(small(volume, -volume)) > 1.0
@@ -366,7 +366,8 @@ def test_further_scans_join_the_latent_map_through_a_glob_pattern(tmp_path):
     write_png(scans / "slice_c.png", shape=(32, 32))
     (scans / "notes.txt").write_text("not a scan")  # the pattern picks only what it names
     out = tmp_path / "out"
-    infer(bundle, out, project_image=str(first), latent_map_images=str(scans / "*.png"), **FAST)
+    infer(bundle, out, project_image=str(first), latent_map_images=str(scans / "*.png"), project_similarity="ms_ssim",
+          **FAST)  # fmt: skip
     latent = torch.load(out / "projection_latent.pt", weights_only=True)
     # the projected scan once (the pattern also matches it), then the others in sorted order
     assert latent["map_sources"] == ["slice_a.png", "slice_b.png", "slice_c.png"]
@@ -400,6 +401,7 @@ def test_bad_latent_map_images_stop_before_anything_is_written(tmp_path, overrid
     [({"project_image": "absent.nii.gz"}, "does not exist"),
      ({"project_image": "scan.png", "project_steps": 0}, "--project_steps must be a whole number"),
      ({"project_image": "scan.png", "project_space": "z"}, "--project_space must be one of w, w+"),
+     ({"project_image": "scan.png", "project_similarity": "l2"}, "--project_similarity must be one of ssim, ms_ssim"),
      ({"project_image": "scan.png", "sefa_layers": [99], "edit_direction": 0}, "--sefa_layers [99] names a layer")],
 )  # fmt: skip
 def test_bad_projection_input_stops_before_anything_is_written(tmp_path, overrides, phrase):
