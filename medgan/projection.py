@@ -484,8 +484,10 @@ def real_and_generated_map(
     ax.scatter(coordinates[:num_points, 0], coordinates[:num_points, 1], c="0.6", s=10, label="generated (random z)")
     ax.scatter(coordinates[num_points:, 0], coordinates[num_points:, 1], c="red", marker="*", s=160,
                label="projected real scan")  # fmt: skip
-    for name, (x, y) in zip(labels or [], coordinates[num_points:]):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    for index, (name, (x, y)) in enumerate(zip(labels or [], coordinates[num_points:])):
+        # labels stacked downwards by their order, so those of scans that project close together stay readable
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(8, 6 - 11 * index), fontsize=8,
+                    arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.5})  # fmt: skip
     ax.set_title(f"{method.upper()} of {num_points} sampled w and {len(real)} projected scan(s)")
     ax.set_xlabel(f"{method.upper()} 1")
     ax.set_ylabel(f"{method.upper()} 2")
