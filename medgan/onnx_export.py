@@ -140,7 +140,7 @@ class GeneratorWithNoiseInputs(nn.Module):
         if is_consingan(generator):
             shapes = generator.stage_shapes.tolist()[: generator.num_stages]
             self.noise_names = [f"noise_{stage}" for stage in range(1, len(shapes))]
-            self.noise_shapes = [[generator.num_features, *shape] for shape in shapes[1:]]
+            self.noise_shapes = [generator.noise_shape(stage) for stage in range(1, len(shapes))]
             return
         called = called_noise_layers(generator, lambda: generator(torch.zeros(1, *self.latent_shape)))
         self._layers = [layer for layer, _ in called]

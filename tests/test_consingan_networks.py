@@ -249,3 +249,63 @@ def test_discriminator_layout_follows_reference():
     assert len(discriminator.body) == 3 + 1  # num_layers conv blocks, then CBAM
     assert discriminator.tail.out_channels == 1
     assert len(ConSinGANDiscriminator(2, num_features=FEATURES, cbam=False).body) == 3
+
+
+# ------------------------------------------------------------------ padding 0: the reference's unpadded convs
+def _unpadded(spatial_dims, num_stages, **kwargs):
+    return make_generator(spatial_dims, num_stages=num_stages, padding=0, num_layers=3, **kwargs)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_unpadded_generator_keeps_the_stage_shapes_and_takes_noise_with_the_margin(spatial_dims):
+    generator = _unpadded(spatial_dims, 3)
+    assert (generator.edge, generator.margin) == (1, 3)  # kernel 3: 1 pixel per conv and side, 3 convs per stage
+    z = coarsest_noise(generator)
+    shapes = STAGE_SHAPES[spatial_dims]
+    assert generator(z).shape == (2, 1, *shapes[2]) and generator.reconstruct().shape == (1, 1, *shapes[2])
+    assert generator.noise_shape(1) == [FEATURES, *[size + 6 for size in shapes[1]]]
+    noise = [None] + [torch.zeros(1, *generator.noise_shape(k)) for k in (1, 2)]
+    torch.testing.assert_close(generator.generate(generator.fixed_noise, noise=noise), generator.reconstruct())
+    with pytest.raises(BadInputError, match="noise\\[1\\] has shape"):
+        generator.generate(z, noise=[None, torch.zeros(2, FEATURES, *shapes[1]), None])
+    torch.testing.assert_close(seeded(generator, z), seeded(torch.jit.script(generator.eval()), z))
+
+
+def test_unpadded_generator_is_the_reference_data_flow_by_hand():
+    """tohinz/ConSinGAN ``GrowingGenerator.forward`` in generation mode, written out with the generator's own modules:
+    head on the zero-padded noise, stage 0 on the features upsampled by 2 and zero-padded by num_layer - 1, stage k
+    on the features upsampled to shape + 2 * num_layer plus noise of that shape, plus the features upsampled to the
+    shape; tail on the zero-padded features."""
+    from medgan.layers.resize import resize
+
+    generator = _unpadded(2, 3).eval()
+    with torch.no_grad():
+        generator.noise_amps.copy_(torch.tensor([1.0, 0.3, 0.2, 1.0]))
+    shapes = [list(shape) for shape in STAGE_SHAPES[2]]
+    z = coarsest_noise(generator, batch=1)
+    noise = [None] + [torch.randn(1, *generator.noise_shape(k)) for k in (1, 2)]
+
+    def pad(x, width):
+        return torch.nn.functional.pad(x, [width] * 4)
+
+    x = generator.head(pad(z, 1))
+    x = generator.body[0](pad(resize(x, [shapes[0][0] + 2, shapes[0][1] + 2]), 2))
+    for k in (1, 2):
+        context = resize(x, [shapes[k][0] + 6, shapes[k][1] + 6])
+        x = generator.body[k](context + noise[k] * generator.noise_amps[k]) + resize(x, shapes[k])
+    expected = generator.tail(pad(x, 1))
+    torch.testing.assert_close(generator.generate(z, noise=noise), expected)
+
+
+@pytest.mark.parametrize("spatial_dims, shape", [(2, (20, 23)), (3, (12, 13, 14))])
+def test_unpadded_critic_scores_only_patches_inside_the_image(spatial_dims, shape):
+    critic = ConSinGANDiscriminator(spatial_dims, num_features=FEATURES, num_layers=3, padding=0)
+    assert critic.margin == 5  # head, 3 body convs and the tail: 5 unpadded 3-wide convs
+    x = torch.randn(2, 1, *shape)
+    assert critic(x).shape == (2, 1, *[size - 10 for size in shape])
+    assert ConSinGANDiscriminator(spatial_dims, num_features=FEATURES).margin == 0
+
+
+def test_padding_wider_than_the_kernel_is_refused():
+    with pytest.raises(BadInputError, match="padding 2 is outside 0..1"):
+        make_generator(padding=2)

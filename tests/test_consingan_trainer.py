@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,13 +14,22 @@ LR, LR_FACTOR = 5e-4, 0.1
 
 
 def make_trainer(
-    spatial_dims=2, iterations_per_stage=3, active_scales=2, num_scales=3, seed=0, handlers=None, **kwargs
+    spatial_dims=2,
+    iterations_per_stage=3,
+    active_scales=2,
+    num_scales=3,
+    seed=0,
+    handlers=None,
+    padding=1,
+    min_size=8,
+    **kwargs,
 ):
     torch.manual_seed(seed)
     image = torch.rand((1, 1) + (20, 24, 16)[:spatial_dims]) * 2 - 1
-    shapes = consingan_stage_shapes(image.shape[2:], num_scales, max_size=24, min_size=8)
-    generator = ConSinGANGenerator(spatial_dims, shapes, num_features=4, num_layers=2, cbam=True)
-    discriminator = ConSinGANDiscriminator(spatial_dims, num_features=4, num_layers=2, batch_norm=True)
+    shapes = consingan_stage_shapes(image.shape[2:], num_scales, max_size=24, min_size=min_size)
+    generator = ConSinGANGenerator(spatial_dims, shapes, num_features=4, num_layers=2, cbam=True, padding=padding)
+    discriminator = ConSinGANDiscriminator(spatial_dims, num_features=4, num_layers=2, batch_norm=True,
+                                           padding=padding)  # fmt: skip
     trainer = ConSinGANTrainer(
         device="cpu",
         generator=generator,
@@ -122,6 +133,22 @@ def test_learning_rate_drops_after_80_percent_of_a_stage():
     trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: lrs.append(e.d_optimizer.param_groups[0]["lr"]))
     trainer.run()
     assert lrs == pytest.approx([LR] * 4 + [LR * 0.1])
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_unpadded_networks_train_every_stage(spatial_dims):
+    trainer = make_trainer(spatial_dims, padding=0, min_size=10)  # the critic takes 4 voxels off every side
+    trainer.run()
+    network = trainer.network
+    assert network.num_stages == 3 and network.margin == 2
+    sample = network(torch.randn(1, 1, *network.stage_shapes[0].tolist()))
+    assert list(sample.shape[2:]) == network.stage_shapes[-1].tolist()
+    assert all(math.isfinite(float(trainer.state.output[key])) for key in ("loss_d", "loss_g", "loss_rec"))
+
+
+def test_a_coarsest_stage_too_small_for_the_unpadded_critic_is_refused():
+    with pytest.raises(BadInputError, match=r"coarsest stage \[8, 10\] is too small .* raise --min_size above 8"):
+        make_trainer(padding=0, min_size=8)
 
 
 def test_active_scales_above_num_scales_is_refused():

@@ -96,8 +96,8 @@ def test_ranges_by_hand():
 @pytest.mark.parametrize(
     ("config", "sentence"),
     [({"min_size": 300, "max_size": 250}, "--min_size 300 is above --max_size 250"),
-     ({"kernel_size": 3, "padding": 0}, "--padding 0 does not keep a stage's shape with --kernel_size 3"),
-     ({"kernel_size": 5, "padding": 1}, "use --padding 2"),
+     ({"kernel_size": 3, "padding": 2}, "--padding 2 is wider than --kernel_size 3 needs"),
+     ({"kernel_size": 5, "padding": 3}, "use --padding 2"),
      ({"active_scales": 4, "num_scales": 3}, "--active_scales 4 is above --num_scales 3"),
      ({"batch_size": 6, "minibatch_group_size": 4}, "--batch_size 6 is not a multiple of --minibatch_group_size 4")],
 )  # fmt: skip
@@ -105,6 +105,8 @@ def test_settings_that_contradict_each_other_are_one_sentence(config, sentence):
     with pytest.raises(BadInputError, match=sentence.replace("(", r"\(")):
         check_rules(config)
     check_rules({"batch_size": 2, "minibatch_group_size": 4, "kernel_size": 5, "padding": 2})
+    check_rules({"kernel_size": 3, "padding": 0})  # the reference's unpadded convs
+    check_rules({"kernel_size": 5, "padding": 1})
 
 
 def test_devices_this_machine_lacks_are_refused():

@@ -48,7 +48,7 @@ from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
 from medgan.engines.consingan_stages import stage_parameter_groups
 from medgan.errors import BadInputError
 from medgan.losses import gradient_penalty
-from medgan.networks.consingan import ConSinGANGenerator
+from medgan.networks.consingan import ConSinGANGenerator, check_critic_fits
 
 LR_DROP_AT = 0.8  # fraction of a stage's iterations after which the learning rates drop (reference: 0.8 * niter)
 
@@ -122,6 +122,7 @@ class ConSinGANTrainer(AdversarialTrainer):
     ) -> None:
         self.reals = list(reals)
         self.batch_size = batch_size
+        check_critic_fits([self.reals[0].shape[2:]], getattr(unwrap(discriminator), "margin", 0))
         if not 1 <= active_scales <= len(self.reals):
             raise BadInputError(
                 f"active_scales is {active_scales} but there are {len(self.reals)} stages (num_scales); "

@@ -65,9 +65,7 @@ def stage_reconstruction_errors(generator: nn.Module, reals: Sequence[torch.Tens
     shapes = generator.stage_shapes.tolist()
     errors = {}
     for stage, truncated in truncated_generators(generator):
-        noise = [None] + [
-            generator.fixed_noise.new_zeros((1, generator.num_features, *shapes[k])) for k in range(1, stage + 1)
-        ]
+        noise = [None] + [generator.fixed_noise.new_zeros((1, *generator.noise_shape(k))) for k in range(1, stage + 1)]
         reconstruction = truncated.generate(generator.fixed_noise, noise=noise)
         errors[stage] = float(((reconstruction.float() - reals[stage].to(device).float()) ** 2).mean())
     per_stage = [errors[stage] for stage in sorted(errors)]

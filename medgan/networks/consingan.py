@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from monai.networks.blocks import Convolution
 from monai.networks.layers import Act, Conv, Norm
 from torch import nn
@@ -27,6 +28,7 @@ from medgan.networks.init import gan_weights_init
 
 __all__ = [
     "ConSinGANDiscriminator",
+    "check_critic_fits",
     "ConSinGANGenerator",
     "stages_in_state_dict",
 ]
@@ -72,10 +74,21 @@ class ConSinGANGenerator(nn.Module):
         image = tanh(tail(features))                                    # (B, out_channels, *shape_last)
 
     As in the reference, the noise of stage 0 is not scaled by ``noise_amps[0]`` and the later stages' noise lives in
-    feature space (``num_features`` channels). Deviation: the reference uses unpadded convs and zero-pads the input of
-    every stage (and, in generation mode, upsamples by two extra pixels); here all convs are 'same' padded
-    (``padding=1`` for ``kernel_size=3``) so every stage keeps its shape, in any dimension. Stages are upsampled
-    (bi/tri)linearly instead of bicubically (no 3D bicubic in torch).
+    feature space (``num_features`` channels). Stages are upsampled (bi/tri)linearly instead of bicubically (no 3D
+    bicubic in torch).
+
+    Two edge geometries, chosen by ``padding``:
+
+    - ``padding = kernel_size // 2`` ('same'): every conv zero-pads, so every map keeps its stage's shape;
+    - ``padding = 0``, the reference's generation mode (``padd_size 0``): the convs are unpadded and each conv of a
+      stage's body takes ``edge = kernel_size // 2`` pixels off every side, ``margin = num_layers * edge`` in all, so a
+      stage is fed context instead of zeros: stage k's input is the previous features upsampled to
+      ``shape_k + 2 * margin`` plus noise of that shape, and its output, of ``shape_k``, is added to the previous
+      features upsampled to ``shape_k``; stage 0's head features are upsampled by ``edge`` on every side and
+      zero-padded to ``shape_0 + 2 * margin``; the head and tail zero-pad their input by ``edge``. Only stage 0 and
+      the head and tail see zero padding, so the later stages cannot tell where the image edge is (less copying of
+      the layout, more diverse samples: benchmarks/README.md). Intermediate paddings shrink each conv by
+      ``kernel_size // 2 - padding`` per side in the same way.
 
     Everything needed to generate is a buffer, so the state dict is self-contained:
 
@@ -93,7 +106,8 @@ class ConSinGANGenerator(nn.Module):
         num_features: feature channels of every conv (``nfc``).
         num_layers: conv blocks per stage (``num_layer``).
         kernel_size: conv kernel side (``ker_size``).
-        padding: conv padding; ``kernel_size // 2`` keeps shapes.
+        padding: conv padding, 0 (the reference: context instead of zero padding, see above) to
+            ``kernel_size // 2`` (every conv keeps the shape).
         batch_norm: BatchNorm in the generator's conv blocks (``batch_norm``, off by default in ConSinGAN).
         cbam: append CBAM to every stage.
         lrelu_alpha: LeakyReLU negative slope.
@@ -132,10 +146,17 @@ class ConSinGANGenerator(nn.Module):
             raise BadInputError(
                 f"num_stages {num_stages} is outside 1..{len(stage_shapes)}, the planned stages; pass a value in range."
             )
+        if not 0 <= padding <= kernel_size // 2:
+            raise BadInputError(
+                f"padding {padding} is outside 0..{kernel_size // 2} for kernel_size {kernel_size}; pass 0 (the "
+                f"reference's unpadded convs) or {kernel_size // 2} (shape-keeping convs)."
+            )
         self.spatial_dims = spatial_dims
         self.out_channels = out_channels
         self.num_features = num_features
         self.gradient_checkpointing = gradient_checkpointing
+        self.edge = kernel_size // 2 - padding
+        self.margin = num_layers * self.edge
 
         def block(channels_in: int) -> Convolution:
             return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
@@ -216,11 +237,31 @@ class ConSinGANGenerator(nn.Module):
             self._shape_cache_key = key
         return self._shape_cache
 
+    def noise_shape(self, stage: int, stage_shapes: list[list[int]] | None = None) -> list[int]:
+        """One sample's noise map at ``stage`` >= 1: ``[num_features, *(shape + 2 * margin)]`` (the stage's shape,
+        from ``stage_shapes`` or the buffer, enlarged by the context margin of ``padding = 0``)."""
+        shapes = self._stage_shape_list() if stage_shapes is None else stage_shapes
+        return [self.num_features] + [size + 2 * self.margin for size in shapes[stage]]
+
+    def _pad(self, x: torch.Tensor, width: int) -> torch.Tensor:
+        """Zero-pad every spatial side of ``x`` by ``width`` (nothing for 0)."""
+        if width == 0:
+            return x
+        return F.pad(x, [width, width] * self.spatial_dims)
+
     def _synthesize(
         self, image: torch.Tensor, start_stage: int, shapes: list[list[int]], noise: list[torch.Tensor | None]
     ) -> torch.Tensor:
         """Run the head on ``image`` and the stages from ``start_stage`` on; a None noise entry is drawn as N(0, 1)."""
-        return self.tail(self._run_stages(self.head(image), start_stage, shapes, noise, True))
+        return self._tail(self._run_stages(self._head(image), start_stage, shapes, noise, True))
+
+    def _head(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, out_channels, *s) -> (B, num_features, *s)."""
+        return self.head(self._pad(image, self.edge))
+
+    def _tail(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, num_features, *s) -> (B, out_channels, *s) in [-1, 1]."""
+        return self.tail(self._pad(features, self.edge))
 
     def _run_stages(
         self,
@@ -236,7 +277,8 @@ class ConSinGANGenerator(nn.Module):
         Args:
             features: (B, num_features, *s): head features at stage 0, else the previous stage's output or the head
                 features of an injected image (upsampled to ``shapes[start_stage]`` here).
-            noise: per-stage noise maps; None entries are drawn as N(0, 1) when ``add_noise``.
+            noise: per-stage noise maps, (B, *noise_shape(stage)); None entries are drawn as N(0, 1) when
+                ``add_noise``.
             add_noise: False for the reconstruction path (zero noise at every stage after 0; nothing is added).
 
         Returns:
@@ -246,19 +288,24 @@ class ConSinGANGenerator(nn.Module):
         checkpointing = self.gradient_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting()
         for stage, block in enumerate(self.body):
             if stage == 0 and start_stage == 0:
+                if self.margin > 0:  # the reference's generation mode: upsampled by edge, zero-padded to the margin
+                    enlarged = resize(features, [size + 2 * self.edge for size in shapes[0]])
+                    features = self._pad(enlarged, self.margin - self.edge)
                 features = self._checkpointed_stage(stage, features) if checkpointing else block(features)
             elif start_stage <= stage < last:
                 upsampled = resize(features, shapes[stage])
                 stage_input = upsampled
+                if self.margin > 0:
+                    stage_input = resize(features, [size + 2 * self.margin for size in shapes[stage]])
                 if add_noise:
                     stage_noise = noise[stage]
                     if stage_noise is None:
                         stage_noise = torch.randn(
-                            [features.shape[0], self.num_features] + shapes[stage],
+                            [features.shape[0]] + self.noise_shape(stage, shapes),
                             dtype=features.dtype,
                             device=features.device,
                         )
-                    stage_input = upsampled + stage_noise * self.noise_amps[stage]
+                    stage_input = stage_input + stage_noise * self.noise_amps[stage]
                 refined = self._checkpointed_stage(stage, stage_input) if checkpointing else block(stage_input)
                 features = refined + upsampled
         return features
@@ -292,7 +339,7 @@ class ConSinGANGenerator(nn.Module):
                 ``num_stages`` of them (e.g. the training shapes scaled per axis).
             start_stage: stage at which ``start_image`` enters (0 to ``num_stages - 1``).
             start_image: (B, out_channels, *spatial), any spatial size.
-            noise: one entry per built stage: the map added at stage k, (B, num_features, *shapes[k]); None entries
+            noise: one entry per built stage: the map added at stage k, (B, *noise_shape(k, shapes)); None entries
                 (and entries of stages that add no noise: stage 0 and stages before ``start_stage``) are drawn or
                 ignored. Zeros give the reconstruction path.
 
@@ -335,14 +382,14 @@ class ConSinGANGenerator(nn.Module):
         """
         shapes = self._stage_shape_list()
         if start_features is None:
-            return self.tail(self._run_stages(self.head(self.fixed_noise), 0, shapes, [], False))
-        return self.tail(self._run_stages(start_features, start_stage, shapes, [], False))
+            return self._tail(self._run_stages(self._head(self.fixed_noise), 0, shapes, [], False))
+        return self._tail(self._run_stages(start_features, start_stage, shapes, [], False))
 
     def reconstruction_features(self, end_stage: int) -> torch.Tensor:
         """Features of the reconstruction path after stages 0 .. ``end_stage - 1``:
         (1, num_features, *stage_shapes[end_stage - 1])."""
         shapes = self._stage_shape_list()
-        return self._run_stages(self.head(self.fixed_noise), 0, shapes, [], False, end_stage)
+        return self._run_stages(self._head(self.fixed_noise), 0, shapes, [], False, end_stage)
 
     def _generation_shapes(self, stage_shapes: Sequence[Sequence[int]] | None) -> list[list[int]]:
         """Checked per-stage shapes for ``generate``: the override or the buffer."""
@@ -367,7 +414,8 @@ class ConSinGANGenerator(nn.Module):
         checked: list[torch.Tensor | None] = [None] * self.num_stages
         for stage in range(max(start_stage, 1), self.num_stages):
             if noise[stage] is not None:
-                self._check_map(noise[stage], f"noise[{stage}]", self.num_features, shapes[stage])
+                expected = self.noise_shape(stage, shapes)
+                self._check_map(noise[stage], f"noise[{stage}]", expected[0], expected[1:])
                 checked[stage] = noise[stage]
         return checked
 
@@ -384,6 +432,22 @@ def stages_in_state_dict(state_dict: Mapping[str, torch.Tensor]) -> int:
     return len({key.split(".")[1] for key in state_dict if key.startswith("body.")})
 
 
+def check_critic_fits(stage_shapes: Sequence[Sequence[int]], margin: int) -> None:
+    """Refuse, in one sentence, a coarsest stage that a critic taking ``margin`` voxels off every side
+    (:attr:`ConSinGANDiscriminator.margin`, ``padding`` 0) would leave without a score.
+
+    Raises:
+        BadInputError: when an axis of ``stage_shapes[0]`` is ``2 * margin`` or shorter.
+    """
+    coarsest = [int(size) for size in stage_shapes[0]]
+    if min(coarsest) <= 2 * margin:
+        raise BadInputError(
+            f"the coarsest stage {coarsest} is too small for the critic's unpadded convs, which take {margin} voxels "
+            f"off every side (--padding 0); raise --min_size above {2 * margin} (an axis shorter than --min_size "
+            "keeps its size) or use --padding with kernel_size // 2."
+        )
+
+
 class ConSinGANDiscriminator(nn.Module):
     """ConSinGAN's ``Discriminator``, n-D, with CBAM before the tail: a fully convolutional WGAN critic.
 
@@ -397,7 +461,8 @@ class ConSinGANDiscriminator(nn.Module):
         num_features: feature channels of every conv.
         num_layers: body conv blocks.
         kernel_size: conv kernel side.
-        padding: conv padding; ``kernel_size // 2`` keeps shapes.
+        padding: conv padding; ``kernel_size // 2`` keeps shapes, 0 is the reference's unpadded critic (every conv
+            takes ``kernel_size // 2`` pixels off each side, so no score sees the zero padding of the image edge).
         batch_norm: BatchNorm in the conv blocks. Off by default, as in the reference (whose ``ConvBlock`` adds
             BatchNorm to the generator only); batch statistics also break the per-sample gradient penalty.
         cbam: insert CBAM after the body.
@@ -406,7 +471,8 @@ class ConSinGANDiscriminator(nn.Module):
         cbam_kernel_size: kernel side of CBAM's spatial attention.
 
     Shapes:
-        input (B, in_channels, *spatial) -> patch scores (B, 1, *spatial) for ``padding = kernel_size // 2``.
+        input (B, in_channels, *spatial) -> patch scores (B, 1, *spatial) for ``padding = kernel_size // 2``;
+        (B, 1, *(spatial - 2 * margin)) otherwise, ``margin = (num_layers + 2) * (kernel_size // 2 - padding)``.
     """
 
     def __init__(
@@ -428,6 +494,7 @@ class ConSinGANDiscriminator(nn.Module):
         def block(channels_in: int) -> Convolution:
             return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
 
+        self.margin = (num_layers + 2) * (kernel_size // 2 - padding)
         self.head = block(in_channels)
         self.body = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
         if cbam:
