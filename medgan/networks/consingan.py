@@ -29,6 +29,7 @@ from medgan.networks.init import gan_weights_init
 __all__ = [
     "ConSinGANDiscriminator",
     "check_critic_fits",
+    "critic_margin",
     "ConSinGANGenerator",
     "stages_in_state_dict",
 ]
@@ -432,6 +433,13 @@ def stages_in_state_dict(state_dict: Mapping[str, torch.Tensor]) -> int:
     return len({key.split(".")[1] for key in state_dict if key.startswith("body.")})
 
 
+def critic_margin(num_layers: int, kernel_size: int, padding: int) -> int:
+    """Voxels a :class:`ConSinGANDiscriminator` takes off every side: ``(num_layers + 2) * (kernel_size // 2 -
+    padding)`` (head, body and tail convs; 0 for shape-keeping padding). Computed from the settings, so a config can
+    check the stage shapes without building (and drawing the weights of) a critic."""
+    return (num_layers + 2) * (kernel_size // 2 - padding)
+
+
 def check_critic_fits(stage_shapes: Sequence[Sequence[int]], margin: int) -> None:
     """Refuse, in one sentence, a coarsest stage that a critic taking ``margin`` voxels off every side
     (:attr:`ConSinGANDiscriminator.margin`, ``padding`` 0) would leave without a score.
@@ -494,7 +502,7 @@ class ConSinGANDiscriminator(nn.Module):
         def block(channels_in: int) -> Convolution:
             return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
 
-        self.margin = (num_layers + 2) * (kernel_size // 2 - padding)
+        self.margin = critic_margin(num_layers, kernel_size, padding)
         self.head = block(in_channels)
         self.body = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
         if cbam:
