@@ -142,7 +142,10 @@ def load_target(
     path = Path(path)
     if not path.exists():
         raise BadInputError(f"--{key} {path} does not exist; give the scan to project (an image or volume).")
-    loaded = load_image(path)
+    try:
+        loaded = load_image(path)
+    except BadInputError as error:  # not an image, a folder without DICOM, unreadable: say which setting gave it
+        raise BadInputError(f"--{key} {error}") from error
     if loaded.dim() == 4 and loaded.shape[-1] == 1:
         loaded = loaded[..., 0]
     dims = loaded.dim() - 1
@@ -509,6 +512,8 @@ def latent_map_sources(patterns: str | Sequence[str] | None) -> list[Path]:
         return []
     sources: list[Path] = []
     for entry in [patterns] if isinstance(patterns, str) else list(patterns):
+        if not str(entry).strip():
+            raise BadInputError("--latent_map_images has an empty entry; give files or glob patterns of scans.")
         if glob.has_magic(str(entry)):
             matches = sorted(Path(m) for m in glob.glob(str(entry)) if Path(m).is_file())
             if not matches:

@@ -205,13 +205,13 @@ SETTINGS: dict[str, Setting] = {
     "project_image": Setting(str, optional=True),  # a file path, checked where it is read
     "project_slice": Setting(int, low=0, optional=True),
     "project_steps": Setting(int, low=1, high=1_000_000),
-    "project_space": Setting(str, choices=("w", "w+")),
+    "project_space": Setting(str, choices=("w", "w+")),  # medgan.projection.SPACES (a higher layer; tested equal)
     "project_lr": POSITIVE,
     "project_noise_weight": NON_NEGATIVE,
     "project_w_avg_samples": Setting(int, low=2, high=10_000_000),
     "project_feature_extractor": Setting(str, optional=True),
-    "latent_map_images": Setting(str, listed=True, optional=True),
-    "project_similarity": Setting(str, choices=("ssim", "ms_ssim")),  # files or glob patterns, one or a list
+    "latent_map_images": Setting(str, listed=True, optional=True),  # files or glob patterns, one or a list
+    "project_similarity": Setting(str, choices=("ssim", "ms_ssim")),  # medgan.projection.SIMILARITIES, tested equal
     "sefa_directions": WHOLE_FROM_0,
     "sefa_layers": Setting(int, low=0, listed=True, optional=True),
     "sefa_strength": POSITIVE,

@@ -297,13 +297,22 @@ def test_unpadded_generator_is_the_reference_data_flow_by_hand():
     torch.testing.assert_close(generator.generate(z, noise=noise), expected)
 
 
-@pytest.mark.parametrize("spatial_dims, shape", [(2, (20, 23)), (3, (12, 13, 14))])
-def test_unpadded_critic_scores_only_patches_inside_the_image(spatial_dims, shape):
+@pytest.mark.parametrize("spatial_dims, shape", [(2, (20, 23)), (3, (14, 15, 16))])
+def test_unpadded_critic_never_sees_zero_padding(spatial_dims, shape):
+    torch.manual_seed(0)
     critic = ConSinGANDiscriminator(spatial_dims, num_features=FEATURES, num_layers=3, padding=0)
     assert critic.margin == 5  # head, 3 body convs and the tail: 5 unpadded 3-wide convs
     x = torch.randn(2, 1, *shape)
-    assert critic(x).shape == (2, 1, *[size - 10 for size in shape])
-    assert ConSinGANDiscriminator(spatial_dims, num_features=FEATURES).margin == 0
+    scores = critic(x)
+    assert scores.shape == (2, 1, *[size - 10 for size in shape])
+    # no zero padding anywhere: without CBAM (whose channel attention pools over the whole image) the critic is
+    # translation-equivariant, so the scores of a crop are the crop of the scores (a padded critic fails this along
+    # the crop's new edge)
+    local = ConSinGANDiscriminator(spatial_dims, num_features=FEATURES, num_layers=3, padding=0, cbam=False)
+    crop = (slice(None), slice(None)) + tuple(slice(3, None) for _ in shape)
+    torch.testing.assert_close(local(x[crop]), local(x)[crop])
+    padded = ConSinGANDiscriminator(spatial_dims, num_features=FEATURES, num_layers=3, cbam=False)
+    assert padded.margin == 0 and not torch.allclose(padded(x[crop]), padded(x)[crop])
 
 
 def test_padding_wider_than_the_kernel_is_refused():

@@ -107,6 +107,14 @@ def test_projecting_a_generated_image_recovers_it_better_than_a_random_latent(na
     torch.testing.assert_close(again.ws, once.ws)
 
 
+def test_the_settings_admit_exactly_the_projectors_choices():
+    from medgan.projection import SIMILARITIES, SPACES
+    from medgan.setting_ranges import SETTINGS
+
+    assert SETTINGS["project_space"].choices == SPACES
+    assert SETTINGS["project_similarity"].choices == SIMILARITIES
+
+
 def test_ms_ssim_scales_are_the_standard_weights_that_fit_renormalised():
     standard = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
     assert ms_ssim_weights([256, 256]) == pytest.approx([w / sum(standard) for w in standard])
@@ -375,6 +383,32 @@ def test_further_scans_join_the_latent_map_through_a_glob_pattern(tmp_path):
     torch.testing.assert_close(latent["map_ws"][:1], latent["ws"])
     assert not torch.allclose(latent["map_ws"][1], latent["map_ws"][2])
     assert (out / "projection_latent_map.png").stat().st_size > 0
+
+
+def test_latent_map_images_draw_the_map_without_explore_latents(tmp_path):
+    settings = {**STYLEGAN, "num_stages": 2}
+    bundle = saved_bundle(tmp_path, "stylegan", settings, as_trained(stylegan(settings)))
+    scan, other = write_png(tmp_path / "scan.png"), write_png(tmp_path / "other.png", shape=(30, 30))
+    out = tmp_path / "out"
+    infer(bundle, out, project_image=str(scan), latent_map_images=[str(other)], explore_latents=False, **FAST)
+    assert (out / "projection_latent_map.png").stat().st_size > 0
+    assert not (out / "latent_map.png").exists()  # the rest of the latent exploration stays off
+    assert torch.load(out / "projection_latent.pt", weights_only=True)["map_sources"] == ["scan.png", "other.png"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "phrase"),
+    [("", "has an empty entry"), ("folder", "--latent_map_images {tmp}/folder is a folder without DICOM")],
+)
+def test_an_empty_or_folder_entry_names_the_setting(tmp_path, entry, phrase):
+    bundle = saved_bundle(tmp_path, "stylegan2", STYLEGAN2, GENERATORS["stylegan2_2d"]())
+    (tmp_path / "folder").mkdir()
+    value = str(tmp_path / entry) if entry else entry
+    with pytest.raises(Exception) as caught:
+        infer(bundle, tmp_path / "out", project_image=str(write_png(tmp_path / "scan.png")), latent_map_images=value,
+              **FAST)  # fmt: skip
+    assert phrase.format(tmp=tmp_path) in str(find_bad_input(caught.value))
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
