@@ -114,6 +114,7 @@ FRACTION = Setting(float, low=0, high=1)
 NON_NEGATIVE = Setting(float, low=0)
 POSITIVE = Setting(float, low=0, low_open=True)
 SEED_RANGE = Setting(int, low=0, high=2**32 - 1)  # what numpy's legacy seeding (DataLoader workers) accepts
+CONSINGAN_APPLICATIONS = ("sample", "harmonization", "editing", "paint", "animation", "super_resolution")
 
 SETTINGS: dict[str, Setting] = {
     # data and image
@@ -195,6 +196,17 @@ SETTINGS: dict[str, Setting] = {
     "truncation_psi": Setting(float, low=-10, high=10),
     "style_mixing_cutoff": Setting(int, low=0, optional=True),
     "start_stage": WHOLE_FROM_0,
+    # ConSinGAN's applications (medgan.consingan_applications; APPLICATIONS there, a higher layer; tested equal)
+    "application": Setting(str, choices=CONSINGAN_APPLICATIONS),
+    "input_mask": Setting(str, optional=True),  # a file path, checked where it is read
+    "mask_dilation": Setting(int, low=0, high=10_000, optional=True),  # None: the reference's radius, scaled
+    "mask_blur": Setting(float, low=0, high=10_000, optional=True),
+    "paint_clusters": Setting(int, low=0, high=256),  # 0: no quantisation; 1 is refused with the application
+    "super_resolution_factor": Setting(float, low=1, high=64, low_open=True),
+    "animation_frames": Setting(int, low=2, high=100_000),
+    "animation_alpha": FRACTION,
+    "animation_beta": FRACTION,
+    "animation_fps": Setting(float, low=0, high=100, low_open=True),
     "num_latent_points": Setting(int, low=2),
     "interpolation_steps": Setting(int, low=2),
     "exploration_seeds": Setting(int, low=0, high=2**32 - 1, listed=True),
