@@ -51,6 +51,22 @@ RENAMED = {
     "batch_norm": "discriminator_batch_norm",
     "image_channels": "channels",
 }
+# the SinGAN / ConSinGAN reference scripts' names (tamarott/SinGAN, tohinz/ConSinGAN) of keys medgan names otherwise
+REFERENCE_NAMES = {
+    "sr_factor": "super_resolution_factor",
+    "harmonization_start_scale": "start_stage",
+    "paint_start_scale": "start_stage",
+    "gen_start_scale": "start_stage",
+    "start_scale": "start_stage",
+    "alpha_animation": "animation_alpha",
+    "beta_animation": "animation_beta",
+    "quantization_flag": "paint_clusters",
+    "naive_img": "input_image",
+    "ref_name": "input_image",
+    "mask": "input_mask",
+    "mode": "application",
+    "train_mode": "application",
+}
 REMOVED = {
     "use_ema": "models/model.pt is now the EMA generator itself (the raw one is training state in checkpoints/)",
     "weights_key": "models/model.pt is now a plain state dict",
@@ -96,6 +112,8 @@ def _unknown_key_sentence(key: str, known: list[str], bundle: str) -> str:
     bundle's length key for another project's length setting, else the closest real key."""
     if key in RENAMED and RENAMED[key].split()[0] in known:
         return f"--{key} was renamed: use --{RENAMED[key]} (see the {bundle} bundle's docs/README.md)."
+    if key in REFERENCE_NAMES and REFERENCE_NAMES[key] in known:
+        return f"--{key} is the reference code's name; the {bundle} bundle's key is --{REFERENCE_NAMES[key]}."
     if key in REMOVED:
         return f"--{key} is gone: {REMOVED[key]}."
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)

@@ -426,16 +426,23 @@ def write_gif(frames: torch.Tensor, path: Path, fps: float) -> Path:
 
 
 def write_time_series(
-    frames: torch.Tensor, path: Path, affine: np.ndarray, intensity_range: tuple[float, float] | None
+    frames: torch.Tensor,
+    path: Path,
+    affine: np.ndarray,
+    intensity_range: tuple[float, float] | None,
+    fps: float = 10.0,
 ) -> Path:
     """Frames (T, C, X, Y, Z) as a 4D NIfTI (X, Y, Z, T), time last (5D with channels after time), in the input's
-    intensity units, with ``affine``."""
+    intensity units, with ``affine`` and a time step of ``1 / fps`` seconds."""
     values = frames.float().cpu()
     if intensity_range is not None:
         values = denormalize(values, *intensity_range)
     array = np.moveaxis(values.numpy(), (0, 1), (-2, -1))  # (X, Y, Z, T, C)
     array = array[..., 0] if array.shape[-1] == 1 else array
-    nib.save(nib.Nifti1Image(np.ascontiguousarray(array), np.asarray(affine, np.float64)), str(path))
+    image = nib.Nifti1Image(np.ascontiguousarray(array), np.asarray(affine, np.float64))
+    image.header.set_xyzt_units("mm", "sec")
+    image.header.set_zooms((*image.header.get_zooms()[:3], 1.0 / fps, *image.header.get_zooms()[4:]))
+    nib.save(image, str(path))
     return path
 
 
@@ -621,7 +628,9 @@ def run_application(
             paths.append(write_gif(frames, folder / f"{prefix}{index:04d}.gif", animation_fps))
             if frames.ndim == 5:
                 paths.append(
-                    write_time_series(frames, folder / f"{prefix}{index:04d}.nii.gz", out_affine, intensity_range)
+                    write_time_series(
+                        frames, folder / f"{prefix}{index:04d}.nii.gz", out_affine, intensity_range, animation_fps
+                    )
                 )
     else:
         out_affine = _output_affine(affine, image_shape, list(outputs.shape[2:]))

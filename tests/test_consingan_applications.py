@@ -341,7 +341,7 @@ def test_every_application_writes_its_files(trained, tmp_path):
             harmonized.affine, resampled_affine(scan.affine, list(scan.shape), finest), atol=1e-5
         )
         series = nib.load(tmp_path / "anim" / "animation_0000.nii.gz")
-        assert series.shape == (*finest, 4)
+        assert series.shape == (*finest, 4) and series.header.get_zooms()[3] == pytest.approx(0.1)  # 10 fps
         assert not np.array_equal(series.dataobj[..., 0], series.dataobj[..., 3])
 
 
@@ -393,3 +393,14 @@ def test_output_patterns_cover_every_application():
         "sample_", "samples.png", "harmonized_", "edited_", "painted_", "super_resolved_", "animation_",
         "mask_dilated.", "paint_quantized.",
     }  # fmt: skip
+
+
+def test_the_references_names_point_at_the_bundles_keys(tmp_path):
+    bundle = bundle_copy("consingan", tmp_path)
+    for given, key in [("sr_factor", "super_resolution_factor"), ("paint_start_scale", "start_stage"),
+                       ("input_masks", "input_mask")]:  # fmt: skip
+        with pytest.raises(Exception) as caught:
+            run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
+                       output_dir=str(tmp_path / "out"), **{given: 2})  # fmt: skip
+        assert f"--{key}" in str(find_bad_input(caught.value))
+    assert not (tmp_path / "out").exists()
