@@ -19,6 +19,7 @@ import torch
 
 from medgan.augment import ADA_OPS, AUGMENT_KINDS, AXIS_NAMES, POLICIES
 from medgan.errors import BadInputError
+from medgan.layers.cbam import CBAM_VARIANTS
 from medgan.losses.adversarial import LOSS_KINDS
 from medgan.networks.dcgan import SUPPORTED_SIZES
 
@@ -144,6 +145,7 @@ SETTINGS: dict[str, Setting] = {
     "num_layers": WHOLE_FROM_1,
     "kernel_size": Setting(int, low=1, odd=True),
     "padding": WHOLE_FROM_0,
+    "cbam_variant": Setting(str, choices=CBAM_VARIANTS),
     "lrelu_alpha": Setting(float, low=0, high=1),
     "num_scales": Setting(int, low=1, high=32),
     "active_scales": WHOLE_FROM_1,

@@ -101,3 +101,44 @@ def test_cbam_torchscript_round_trip(spatial_dims):
     loaded = torch.jit.load(buffer)
     x = torch.randn(1, CHANNELS, *SHAPES[spatial_dims])
     torch.testing.assert_close(loaded(x), module(x))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_residual_cbam_is_spatial_then_channel_plus_input(spatial_dims):
+    """The seed project's order (ConSinGAN_ND ``CBAM.forward``): spatial attention, channel attention, + x."""
+    torch.manual_seed(0)
+    module = CBAM(spatial_dims, CHANNELS, REDUCTION, KERNEL, variant="residual")
+    x = torch.randn(2, CHANNELS, *SHAPES[spatial_dims])
+    spatial = reference_spatial_attention(x, module.spatial_attention)
+    expected = reference_channel_attention(spatial, module.channel_attention) + x
+    torch.testing.assert_close(module(x), expected)
+
+
+def test_both_variants_have_the_same_parameters():
+    sequential, residual = CBAM(2, CHANNELS, REDUCTION, KERNEL), CBAM(2, CHANNELS, REDUCTION, KERNEL, "residual")
+    assert sequential.state_dict().keys() == residual.state_dict().keys()
+    residual.load_state_dict(sequential.state_dict())
+    x = torch.randn(1, CHANNELS, *SHAPES[2])
+    assert not torch.allclose(sequential(x), residual(x))
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(BadInputError, match="sequential, residual"):
+        CBAM(2, CHANNELS, variant="parallel")
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_channels_last_descriptors_give_the_gradients_of_contiguous_ones(spatial_dims):
+    """The spatial attention convolves channels-last descriptors (faster oneDNN kernels): values and input gradients,
+    also the second-order ones a gradient penalty needs, equal the plain computation's."""
+    torch.manual_seed(0)
+    module = SpatialAttention(spatial_dims, KERNEL)
+    x = torch.randn(2, CHANNELS, *SHAPES[spatial_dims], requires_grad=True)
+    (grad,) = torch.autograd.grad(module(x).square().sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad(grad.square().sum(), x)
+    plain = x.detach().clone().requires_grad_(True)
+    (plain_grad,) = torch.autograd.grad(reference_spatial_attention(plain, module).square().sum(), plain,
+                                        create_graph=True)  # fmt: skip
+    (plain_second,) = torch.autograd.grad(plain_grad.square().sum(), plain)
+    torch.testing.assert_close(grad, plain_grad)
+    torch.testing.assert_close(second, plain_second)

@@ -163,3 +163,19 @@ def test_the_readme_lists_every_shared_key_with_its_bundles():
             names = set(BUNDLES) if cells[1] == "all" else {n.strip() for n in cells[1].split(",")}
             rows.update({key.strip("` "): names for key in cells[0].split(",")})  # a row may name related keys
     assert rows == shared_train_keys()
+
+
+def test_cbam_variant_travels_with_the_model(tmp_path):
+    """``--cbam_variant residual`` trains the seed's attention; inference builds it from model_settings.json alone."""
+    bundle = bundle_copy("consingan", tmp_path)
+    image = write_pngs(tmp_path / "image", 1, shape=(20, 24)) / "image_00_L.png"
+    output_dir = tmp_path / "run"
+    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), output_dir=str(output_dir),
+               image=str(image), cbam_variant="residual", **TINY_CONSINGAN)  # fmt: skip
+    assert read_model(output_dir)[1]["settings"]["cbam_variant"] == "residual"
+    run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), output_dir=str(tmp_path / "out"),
+               ckpt_path=str(output_dir / "model.pt"), num_samples=1)  # fmt: skip
+    assert (tmp_path / "out" / "sample_0000.png").is_file()
+    sentence = refusal(run_id="training", config_file=str(bundle / "configs" / "train.json"), image=str(image),
+                       output_dir=str(tmp_path / "other"), cbam_variant="woo", **TINY_CONSINGAN)  # fmt: skip
+    assert sentence.startswith("--cbam_variant must be one of sequential, residual, not 'woo'")

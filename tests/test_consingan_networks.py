@@ -318,3 +318,36 @@ def test_unpadded_critic_never_sees_zero_padding(spatial_dims, shape):
 def test_padding_wider_than_the_kernel_is_refused():
     with pytest.raises(BadInputError, match="padding 2 is outside 0..1"):
         make_generator(padding=2)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_residual_cbam_critic_weighs_its_input_image(spatial_dims):
+    """``cbam_variant residual`` (the seed ConSinGAN_ND's critic): channel attention on the image, no CBAM inside."""
+    torch.manual_seed(0)
+    critic = ConSinGANDiscriminator(spatial_dims, in_channels=2, num_features=FEATURES, cbam_variant="residual")
+    assert not any("spatial_attention" in key for key in critic.state_dict())
+    x = torch.randn(2, 2, *STAGE_SHAPES[spatial_dims][-1])
+    first, _, second = critic.input_attention.mlp
+    spatial_axes = tuple(range(2, x.ndim))
+
+    def mlp(descriptor):
+        hidden = torch.relu(descriptor @ first.weight.flatten(1).T + first.bias)
+        return hidden @ second.weight.flatten(1).T + second.bias
+
+    weights = torch.sigmoid(mlp(x.mean(dim=spatial_axes)) + mlp(x.amax(dim=spatial_axes)))
+    weighted = x * weights.reshape(*weights.shape, *([1] * len(spatial_axes)))
+    torch.testing.assert_close(critic(x), critic.tail(critic.body(critic.head(weighted))))
+    without = ConSinGANDiscriminator(spatial_dims, in_channels=2, num_features=FEATURES, cbam=False)
+    assert not any("attention" in key for key in without.state_dict())
+
+
+def test_residual_cbam_generator_keeps_the_state_dict_keys():
+    sequential = make_generator(2, num_stages=2)
+    residual = make_generator(2, num_stages=2, cbam_variant="residual")
+    assert sequential.state_dict().keys() == residual.state_dict().keys()
+    assert residual.body[0][-1].residual and not sequential.body[0][-1].residual
+
+
+def test_unknown_cbam_variant_is_refused():
+    with pytest.raises(BadInputError, match="cbam_variant 'both' is unknown"):
+        ConSinGANDiscriminator(2, cbam_variant="both")

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from medgan.errors import BadInputError
-from medgan.layers.cbam import CBAM
+from medgan.layers.cbam import CBAM, CBAM_VARIANTS, ChannelAttention
 from medgan.layers.resize import resize, resize_antialiased
 from medgan.networks.init import gan_weights_init
 
@@ -115,6 +115,9 @@ class ConSinGANGenerator(nn.Module):
         num_stages: number of stages to build now (``len(body)``), 1 to ``len(stage_shapes)``.
         cbam_reduction_ratio: channel reduction of CBAM's MLP.
         cbam_kernel_size: kernel side of CBAM's spatial attention.
+        cbam_variant: ``"sequential"`` (Woo et al.: channel, then spatial attention) or ``"residual"`` (the seed
+            project ConSinGAN_ND's: spatial, then channel attention, plus the stage's features); see
+            :class:`medgan.layers.cbam.CBAM`.
         gradient_checkpointing: in training, keep only each trained stage's input and recompute the stage in the
             backward pass (``torch.utils.checkpoint``): less memory for large 3D volumes, one more forward per
             trained stage. Same numbers as without.
@@ -135,6 +138,7 @@ class ConSinGANGenerator(nn.Module):
         num_stages: int = 1,
         cbam_reduction_ratio: int = 16,
         cbam_kernel_size: int = 7,
+        cbam_variant: str = "sequential",
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
@@ -165,7 +169,7 @@ class ConSinGANGenerator(nn.Module):
         self.head = block(out_channels)
         first_stage = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
         if cbam:
-            first_stage.append(CBAM(spatial_dims, num_features, cbam_reduction_ratio, cbam_kernel_size))
+            first_stage.append(CBAM(spatial_dims, num_features, cbam_reduction_ratio, cbam_kernel_size, cbam_variant))
         self.body = nn.ModuleList([first_stage])
         self.tail = nn.Sequential(
             Conv[Conv.CONV, spatial_dims](num_features, out_channels, kernel_size=kernel_size, padding=padding),
@@ -457,11 +461,14 @@ def check_critic_fits(stage_shapes: Sequence[Sequence[int]], margin: int) -> Non
 
 
 class ConSinGANDiscriminator(nn.Module):
-    """ConSinGAN's ``Discriminator``, n-D, with CBAM before the tail: a fully convolutional WGAN critic.
+    """ConSinGAN's ``Discriminator``, n-D, with attention: a fully convolutional WGAN critic.
 
     head conv block (in_channels -> num_features), ``num_layers`` body conv blocks (as the reference, whose default
-    ``num_layer = 3`` gives five convs in all, the receptive field of SinGAN's critic), CBAM, and a tail conv to one
-    channel with no activation. With 'same' padding the score map has the input's spatial shape.
+    ``num_layer = 3`` gives five convs in all, the receptive field of SinGAN's critic), and a tail conv to one
+    channel with no activation. With 'same' padding the score map has the input's spatial shape. Attention, with
+    ``cbam``, depends on ``cbam_variant``: ``"sequential"`` puts a CBAM (channel, then spatial attention) between the
+    body and the tail; ``"residual"`` follows the seed project ConSinGAN_ND, whose critic weighs its input image's
+    channels (channel attention on the image, ``input_attention``) and has no CBAM inside.
 
     Args:
         spatial_dims: number of spatial dimensions (2 or 3).
@@ -477,6 +484,7 @@ class ConSinGANDiscriminator(nn.Module):
         lrelu_alpha: LeakyReLU negative slope.
         cbam_reduction_ratio: channel reduction of CBAM's MLP.
         cbam_kernel_size: kernel side of CBAM's spatial attention.
+        cbam_variant: where the attention is and which (above).
 
     Shapes:
         input (B, in_channels, *spatial) -> patch scores (B, 1, *spatial) for ``padding = kernel_size // 2``;
@@ -496,6 +504,7 @@ class ConSinGANDiscriminator(nn.Module):
         lrelu_alpha: float = 0.05,
         cbam_reduction_ratio: int = 16,
         cbam_kernel_size: int = 7,
+        cbam_variant: str = "sequential",
     ) -> None:
         super().__init__()
 
@@ -505,7 +514,12 @@ class ConSinGANDiscriminator(nn.Module):
         self.margin = critic_margin(num_layers, kernel_size, padding)
         self.head = block(in_channels)
         self.body = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
-        if cbam:
+        if cbam_variant not in CBAM_VARIANTS:
+            raise BadInputError(f"cbam_variant {cbam_variant!r} is unknown; use one of {', '.join(CBAM_VARIANTS)}.")
+        self.input_attention = nn.Identity()
+        if cbam and cbam_variant == "residual":
+            self.input_attention = ChannelAttention(spatial_dims, in_channels, cbam_reduction_ratio)
+        elif cbam:
             self.body.append(CBAM(spatial_dims, num_features, cbam_reduction_ratio, cbam_kernel_size))
         self.tail = Conv[Conv.CONV, spatial_dims](
             num_features, CRITIC_CHANNELS, kernel_size=kernel_size, padding=padding
@@ -513,4 +527,4 @@ class ConSinGANDiscriminator(nn.Module):
         self.apply(partial(gan_weights_init, zero_conv_bias=False))  # reference weights_init
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.body(self.head(x)))
+        return self.tail(self.body(self.head(self.input_attention(x))))
