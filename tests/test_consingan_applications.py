@@ -12,7 +12,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, bundle_copy, write_pngs, write_scan
+from helpers import REPO_ROOT, assert_bad_input, bundle_copy, write_pngs, write_scan
+from helpers import run_bundle as run_bundle_process
 from monai.bundle import run as run_bundle
 from PIL import Image
 
@@ -403,4 +404,31 @@ def test_the_references_names_point_at_the_bundles_keys(tmp_path):
             run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
                        output_dir=str(tmp_path / "out"), **{given: 2})  # fmt: skip
         assert f"--{key}" in str(find_bad_input(caught.value))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_user_sees_one_sentence_for_a_refusal(trained, tmp_path):
+    """As a user types it (a subprocess): a refusal from the settings check and one from the mask, each one
+    ``medgan:`` line and no traceback, and no output folder."""
+    spatial_dims, bundle, image = trained
+    bad_mask = tmp_path / ("bad.png" if spatial_dims == 2 else "bad.nii.gz")
+    if spatial_dims == 2:
+        Image.fromarray(np.full((7, 9), 255, np.uint8)).save(bad_mask)
+    else:
+        nib.save(nib.Nifti1Image(np.ones((5, 5, 5), np.uint8), np.eye(4)), bad_mask)
+    common = [
+        "run",
+        "inferring",
+        "--config_file",
+        bundle / "configs" / "inference.json",
+        "--output_dir",
+        tmp_path / "out",
+    ]
+    cases = [
+        (["--application", "paint"], "needs --input_image"),
+        (["--application", "editing", "--input_image", image, "--input_mask", bad_mask], "but --input_image has"),
+    ]
+    for extra, phrase in cases:
+        assert_bad_input(run_bundle_process(*common, *extra), phrase)
     assert not (tmp_path / "out").exists()
