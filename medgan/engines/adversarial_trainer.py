@@ -208,10 +208,14 @@ class AdversarialTrainer(Trainer):
         scaler.step(optimizer)
         scaler.update()
 
-    def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One discriminator update on new fakes, both augmented; returns its loss terms."""
+    def critic_fakes(self, batch_size: int) -> torch.Tensor:
+        """The fakes one discriminator update judges: new ones, made without a graph."""
         with torch.no_grad(), self.precision.autocast():
-            fake = self.generate(self.sample_latents(real.shape[0]))
+            return self.generate(self.sample_latents(batch_size))
+
+    def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One discriminator update on :meth:`critic_fakes`, reals and fakes augmented; returns its loss terms."""
+        fake = self.critic_fakes(real.shape[0])
         terms = self.discriminator_loss(self.augment(real), self.augment(fake))
         self._optimise(terms["loss_d"], self.d_optimizer, self.d_scaler)
         return terms

@@ -13,7 +13,8 @@ trains stage ``k - 1`` for ``iterations_per_stage`` iterations (ignite's ``epoch
    same rates without scheduler state.
 
 An iteration: ``d_steps`` WGAN-GP critic updates on fresh noise (the penalty on per-pixel gradient norms, as the
-reference's ``calc_gradient_penalty`` computes it), then one generator loss
+reference's ``calc_gradient_penalty`` computes it; with ``reuse_fakes``, all on the iteration's one fake, as the
+reference), then one generator loss
 (adversarial + ``alpha_rec_loss`` * MSE(reconstruction, real)) whose gradient is applied ``g_steps`` times, exactly
 as the reference does (``for _ in range(opt.Gsteps): optimizerG.step()``). The reconstruction starts from the
 coarsest real image (the reference's ``z_opt = reals[0]`` in generation mode) with zero noise at later stages.
@@ -89,6 +90,9 @@ class ConSinGANTrainer(AdversarialTrainer):
         train_handlers: ignite/MONAI handlers.
         cache_frozen_stages: compute the reconstruction through the frozen stages once per stage.
         separate_critic_backward: back-propagate the critic's loss terms one at a time (less memory).
+        reuse_fakes: one noise draw and one fake per iteration, judged by all ``d_steps`` critic updates and by the
+            generator's loss, as the reference (whose critic steps regenerate it from the same noise with the same
+            generator); False: new noise and a new fake for every critic update and for the generator.
         channels_last, torch_compile: as in :class:`AdversarialTrainer`.
     """
 
@@ -117,6 +121,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         train_handlers: Sequence | None = None,
         cache_frozen_stages: bool = True,
         separate_critic_backward: bool = False,
+        reuse_fakes: bool = False,
         channels_last: bool = False,
         torch_compile: bool = False,
     ) -> None:
@@ -158,6 +163,8 @@ class ConSinGANTrainer(AdversarialTrainer):
         self.wrap_generator = wrap_generator
         self.cache_frozen_stages = cache_frozen_stages
         self.separate_critic_backward = separate_critic_backward
+        self.reuse_fakes = reuse_fakes
+        self._iteration_fake: torch.Tensor | None = None
         self._frozen_reconstruction: torch.Tensor | None = None
         with torch.no_grad():  # ConSinGAN (generation mode) reconstructs from the coarsest real image itself
             self.network.fixed_noise.copy_(self.reals[0][:1])
@@ -223,12 +230,24 @@ class ConSinGANTrainer(AdversarialTrainer):
         self._configure_stage()
 
     def before_iteration(self) -> None:
-        """ConSinGAN's learning-rate drop after ``LR_DROP_AT`` of the stage, derived from the iteration."""
+        """ConSinGAN's learning-rate drop after ``LR_DROP_AT`` of the stage, derived from the iteration; with
+        ``reuse_fakes``, the iteration's one fake (with its graph, for the generator's loss)."""
         iteration_in_stage = (self.state.iteration - 1) % self.state.epoch_length
         factor = self.gamma_scheduler if iteration_in_stage >= int(LR_DROP_AT * self.state.epoch_length) else 1.0
         for optimizer in (self.g_optimizer, self.d_optimizer):
             for group in optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * factor
+        if self.reuse_fakes:
+            self.generator.train()
+            with self.precision.autocast():
+                self._iteration_fake = self.generate(self.sample_latents(self.batch_size))
+
+    def critic_fakes(self, batch_size: int) -> torch.Tensor:
+        """The iteration's fake, detached, with ``reuse_fakes`` (the generator does not change during the critic
+        steps, so the reference's per-step regeneration from the same noise gives this same image); else new ones."""
+        if self._iteration_fake is not None:
+            return self._iteration_fake.detach()
+        return super().critic_fakes(batch_size)
 
     # --------------------------------------------------------------------------------------------------- the step
     def generator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -266,8 +285,7 @@ class ConSinGANTrainer(AdversarialTrainer):
         fake term's."""
         if not self.separate_critic_backward:
             return super().discriminator_step(real)
-        with torch.no_grad(), self.precision.autocast():
-            fake = self.generate(self.sample_latents(real.shape[0]))
+        fake = self.critic_fakes(real.shape[0])
         loss, scaler = self.adversarial_loss.discriminator, self.d_scaler
         self.d_optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
@@ -293,8 +311,11 @@ class ConSinGANTrainer(AdversarialTrainer):
         """One generator loss whose gradient is applied ``g_steps`` times (the reference's ``Gsteps`` loop).
 
         In float16 the gradient is unscaled once and the steps are skipped when it is not finite."""
-        with self.precision.autocast():
-            fake = self.generate(self.sample_latents(real.shape[0]))
+        fake = self._iteration_fake
+        if fake is None:
+            with self.precision.autocast():
+                fake = self.generate(self.sample_latents(real.shape[0]))
+        self._iteration_fake = None  # its graph is freed by the backward below
         terms = self.generator_loss(real, fake)
         self.g_optimizer.zero_grad(set_to_none=True)
         self.g_scaler.scale(terms["loss_g"]).backward()
