@@ -183,3 +183,15 @@ def test_resume_mid_stage_equals_uninterrupted_run(tmp_path):
     assert resumed.state.iteration == 12 and resumed.network.num_stages == 3
     assert torch.equal(params(resumed.network), params(straight.network))
     assert torch.equal(resumed.network.noise_amps, straight.network.noise_amps)
+
+
+def test_a_run_from_before_reuse_fakes_had_a_key_resumes_only_as_it_was_trained():
+    """Checkpoints written before ``reuse_fakes`` existed made new fakes for every critic step: resuming one under
+    today's default (true) is refused, naming the setting; with ``--reuse_fakes false`` it resumes. Bundles without
+    the key are not affected."""
+    old = {"bundle": "consingan", "settings": {"lr": 0.0005}}
+    today = RunSettings("consingan", {"lr": 0.0005, "reuse_fakes": True, "cbam_variant": "sequential"}, "ckpts")
+    with pytest.raises(BadInputError, match=r"holds a run trained with reuse_fakes=False \(now True\)"):
+        today.load_state_dict(old)
+    RunSettings("consingan", {"lr": 0.0005, "reuse_fakes": False, "cbam_variant": "sequential"}).load_state_dict(old)
+    RunSettings("dcgan", {"lr": 0.0005}).load_state_dict({"bundle": "dcgan", "settings": {"lr": 0.0005}})

@@ -43,6 +43,11 @@ UNREADABLE = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingErro
 logger = logging.getLogger(__name__)
 
 
+SETTINGS_BEFORE_THEIR_KEY = {"reuse_fakes": False, "cbam_variant": "sequential"}
+"""What runs did before a setting had a key (the checkpoints of medgan 2026-12-06 and earlier lack these keys): a
+resumed run is checked against these values, so an older run does not resume under a new default."""
+
+
 class RunSettings:
     """The settings that define a run (bundle name and network/data settings), checked when a run resumes."""
 
@@ -60,7 +65,8 @@ class RunSettings:
                 f"{self.ckpt_dir} holds a {state['bundle']} run, not a {self.bundle} one; "
                 "set --output_dir to a new folder for this bundle."
             )
-        changed = {k: (v, self.settings.get(k)) for k, v in state["settings"].items() if self.settings.get(k) != v}
+        saved = {k: v for k, v in SETTINGS_BEFORE_THEIR_KEY.items() if k in self.settings} | dict(state["settings"])
+        changed = {k: (v, self.settings.get(k)) for k, v in saved.items() if self.settings.get(k) != v}
         if changed:
             what = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changed.items())
             raise BadInputError(
