@@ -208,23 +208,24 @@ def test_uncompiled_strips_only_the_compile_wrapper():
 
 
 @pytest.mark.parametrize("separate", [False, True])
-def test_reused_fakes_are_made_once_per_iteration_and_judged_by_every_step(separate):
+@pytest.mark.parametrize("reuse", [False, True])
+def test_reused_fakes_are_made_once_per_iteration_and_judged_by_every_step(reuse, separate):
     """``reuse_fakes``: one generator pass per iteration (the reference's scheme), whose image every critic step and
     the generator's loss judge; without it, one new fake per critic step and one for the generator."""
-    for reuse in (False, True):
-        trainer = consingan_trainer(iterations_per_stage=2, num_scales=1, reuse_fakes=reuse,
-                                    separate_critic_backward=separate)  # fmt: skip
-        made, judged = [], []
-        trainer.network.tail.register_forward_hook(lambda _m, _i, output: made.append(output.detach().clone()))
-        discriminator = unwrap(trainer.discriminator)
-        discriminator.register_forward_pre_hook(lambda _m, args: judged.append(args[0].detach().clone()))
-        trainer.network.reconstruct = lambda: torch.zeros_like(trainer.reals[0])  # no tail pass to count
-        trainer.run()
-        iterations, d_steps = 2, 2
-        assert len(made) == iterations * (1 if reuse else d_steps + 1)
-        if reuse:  # per iteration: the reals, then the iteration's fake at every critic step and the generator's loss
-            fakes = [image for image in judged if image.shape == made[0].shape and not torch.equal(image, judged[0])]
-            per_iteration = [made[0]] * 3 + [made[1]] * 3
-            critic_and_generator = [image for image in fakes if any(torch.equal(image, m) for m in made)]
-            assert len(critic_and_generator) == len(per_iteration)
-            assert all(torch.equal(a, b) for a, b in zip(critic_and_generator, per_iteration))
+    trainer = consingan_trainer(
+        iterations_per_stage=2, num_scales=1, reuse_fakes=reuse, separate_critic_backward=separate
+    )
+    made, judged = [], []
+    trainer.network.tail.register_forward_hook(lambda _m, _i, output: made.append(output.detach().clone()))
+    unwrap(trainer.discriminator).register_forward_pre_hook(lambda _m, args: judged.append(args[0].detach().clone()))
+    trainer.network.reconstruct = lambda: torch.zeros_like(trainer.reals[0])  # no tail pass to count
+    trainer.run()
+    iterations, d_steps = 2, 2
+    assert len(made) == iterations * (1 if reuse else d_steps + 1)
+    # every image a critic judged that the generator made (not the reals, not the penalty's mixtures), in order
+    fakes = [image for image in judged if any(torch.equal(image, fake) for fake in made)]
+    if reuse:  # per iteration, the iteration's fake at each critic step and in the generator's loss
+        expected = [made[0]] * (d_steps + 1) + [made[1]] * (d_steps + 1)
+    else:
+        expected = made
+    assert len(fakes) == len(expected) and all(torch.equal(a, b) for a, b in zip(fakes, expected))
