@@ -318,8 +318,7 @@ def inject(
     noise (resized there, plus N(0, ``edit_noise``^2) for editing, as ConSinGAN's ``noise_scaling``), the stages
     before ``start_stage`` follow it with zero noise (the reconstruction path, which the generator learnt to turn
     the coarsest real image into the real image with), and ``start_stage`` and later stages add their random noise
-    (SinGAN's injection scale). An image injected at a later stage through the shared head would reach stage
-    features the stage never saw in training (dark, broken images with a trained model), so it enters here.
+    (SinGAN's injection scale): :meth:`ConSinGANGenerator.generate` with ``start_image``, after the edit noise.
 
     Args:
         generator: a :class:`medgan.networks.ConSinGANGenerator` in eval mode.
@@ -334,13 +333,7 @@ def inject(
     start = resize_antialiased(image, shapes[0])
     if edit_noise:
         start = start + edit_noise * torch.randn_like(start)
-    noise = [None] + [
-        torch.zeros([len(image), *generator.noise_shape(stage, shapes)], dtype=image.dtype, device=image.device)
-        if stage < start_stage
-        else None
-        for stage in range(1, generator.num_stages)
-    ]
-    return generator.generate(start_image=start, start_stage=0, stage_shapes=shapes, noise=noise)
+    return generator.generate(start_image=start, start_stage=start_stage, stage_shapes=shapes)
 
 
 # ---------------------------------------------------------------------------------------------- animation

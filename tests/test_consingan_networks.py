@@ -7,6 +7,7 @@ import torch
 
 from medgan.engines.consingan_stages import freeze_inactive_stages, stage_parameter_groups
 from medgan.errors import BadInputError
+from medgan.layers.resize import resize_antialiased
 from medgan.networks.consingan import (
     ConSinGANDiscriminator,
     ConSinGANGenerator,
@@ -197,16 +198,23 @@ def test_retargeting_to_other_shapes(spatial_dims):
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
-def test_injection_at_a_later_stage_skips_the_earlier_ones(spatial_dims):
+def test_an_injected_image_replaces_z_and_the_stages_before_start_stage_add_no_noise(spatial_dims):
+    """ConSinGAN's harmonisation: the image, resized to stage 0, in place of the coarsest noise; zero noise before
+    ``start_stage`` (the reconstruction path), drawn noise from it on; given noise before it is ignored."""
     generator = make_generator(spatial_dims, num_stages=3)
-    image = torch.rand(1, 1, *[size * 3 for size in STAGE_SHAPES[spatial_dims][0]]) * 2 - 1
-    injected = seeded(generator.generate, start_stage=1, start_image=image)
-    assert injected.shape == (1, 1, *STAGE_SHAPES[spatial_dims][2])
     with torch.no_grad():
-        for parameter in generator.body[0].parameters():
-            parameter.add_(1.0)
-    torch.testing.assert_close(seeded(generator.generate, start_stage=1, start_image=image), injected)
-    assert generator.generate(start_image=image).shape == injected.shape
+        generator.noise_amps.fill_(0.5)
+    shapes = [list(shape) for shape in STAGE_SHAPES[spatial_dims][:3]]
+    image = torch.rand(2, 1, *[size * 3 for size in shapes[0]]) * 2 - 1
+    coarsest = resize_antialiased(image, shapes[0])
+    drawn = [torch.randn(2, *generator.noise_shape(stage)) for stage in range(3)]
+    zeros = [torch.zeros_like(noise) for noise in drawn]
+    for start_stage, expected_noise in ((0, drawn), (1, drawn), (2, [None, zeros[1], drawn[2]])):
+        injected = generator.generate(start_image=image, start_stage=start_stage, noise=drawn)
+        expected = generator.generate(coarsest, noise=[None, *expected_noise[1:]])
+        torch.testing.assert_close(injected, expected)
+    assert not torch.allclose(generator.generate(start_image=image, start_stage=2, noise=drawn),
+                              generator.generate(start_image=image, start_stage=1, noise=drawn))  # fmt: skip
 
 
 def test_generate_rejects_inconsistent_arguments():
@@ -214,8 +222,10 @@ def test_generate_rejects_inconsistent_arguments():
     z = coarsest_noise(generator)
     with pytest.raises(BadInputError, match="exactly one"):
         generator.generate(z, start_image=torch.rand(1, 1, 8, 9))
-    with pytest.raises(BadInputError, match="start_stage"):
-        generator.generate(start_image=torch.rand(1, 1, 8, 9), start_stage=2)
+    with pytest.raises(BadInputError, match="start_stage 1 needs a start_image"):
+        generator.generate(z, start_stage=1)
+    with pytest.raises(BadInputError, match="start_stage 3 is outside 0..2"):
+        generator.generate(start_image=torch.rand(1, 1, 8, 9), start_stage=3)
     with pytest.raises(BadInputError, match="start_image has shape"):
         generator.generate(start_image=torch.rand(1, 3, 8, 9))
 

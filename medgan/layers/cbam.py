@@ -83,12 +83,14 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         descriptors = torch.cat([x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True).values], dim=1)
-        # channels-last descriptors: oneDNN's backward of a 2-in, 1-out convolution is 3-4x faster in that layout
-        # (2D and 3D, on the CPU; measured in benchmarks/README.md), the same values up to float rounding
-        if x.dim() == 4:
-            descriptors = descriptors.contiguous(memory_format=torch.channels_last)
-        elif x.dim() == 5:
-            descriptors = descriptors.contiguous(memory_format=torch.channels_last_3d)
+        if x.requires_grad and not torch.jit.is_tracing():
+            # channels-last descriptors: oneDNN's backward of a 2-in, 1-out convolution is 3-4x faster in that layout
+            # (2D and 3D, on the CPU; benchmarks/README.md), the same values up to float rounding; only in training
+            # (the forward alone gains nothing, and ONNX export has no memory formats)
+            if x.dim() == 4:
+                descriptors = descriptors.contiguous(memory_format=torch.channels_last)
+            elif x.dim() == 5:
+                descriptors = descriptors.contiguous(memory_format=torch.channels_last_3d)
         return x * torch.sigmoid(self.conv(descriptors))
 
 

@@ -225,7 +225,7 @@ class ConSinGANGenerator(nn.Module):
         """
         shapes = self._stage_shape_list()
         noise: list[torch.Tensor | None] = [None for _ in range(len(shapes))]
-        return self._synthesize(z, 0, shapes, noise)
+        return self._synthesize(z, shapes, noise)
 
     def _stage_shape_list(self) -> list[list[int]]:
         """``stage_shapes`` as lists, read from the buffer only when it changed (on a GPU every read of a device
@@ -255,10 +255,10 @@ class ConSinGANGenerator(nn.Module):
         return F.pad(x, [width, width] * self.spatial_dims)
 
     def _synthesize(
-        self, image: torch.Tensor, start_stage: int, shapes: list[list[int]], noise: list[torch.Tensor | None]
+        self, image: torch.Tensor, shapes: list[list[int]], noise: list[torch.Tensor | None]
     ) -> torch.Tensor:
-        """Run the head on ``image`` and the stages from ``start_stage`` on; a None noise entry is drawn as N(0, 1)."""
-        return self._tail(self._run_stages(self._head(image), start_stage, shapes, noise, True))
+        """Run the head on ``image`` (stage 0's input) and every built stage; a None noise entry is drawn as N(0, 1)."""
+        return self._tail(self._run_stages(self._head(image), 0, shapes, noise, True))
 
     def _head(self, image: torch.Tensor) -> torch.Tensor:
         """(B, out_channels, *s) -> (B, num_features, *s)."""
@@ -331,22 +331,27 @@ class ConSinGANGenerator(nn.Module):
         start_image: torch.Tensor | None = None,
         noise: Sequence[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
-        """Generate with other stage shapes (retargeting), from an injected image, or with given noise.
+        """Generate with other stage shapes (retargeting), from an image (harmonisation, editing), or with given noise.
 
-        With ``start_image`` the image replaces everything before ``start_stage``: it is resized (antialiased) to that
-        stage's shape and passed through the head; at stage 0 it replaces ``z`` (ConSinGAN's harmonisation and
-        editing feed the image there), at stage k > 0 its head features replace the upsampled output of stage k - 1
-        and stages k, k+1, ... refine it as usual (SinGAN-style injection at a chosen scale).
+        With ``start_image`` the generator runs as ConSinGAN's harmonisation and editing do (reference
+        ``evaluate_model.py``: the naive image replaces the reconstruction's input ``fixed_noise[0]``): the image,
+        resized (antialiased) to the coarsest stage's shape, replaces ``z``; the stages before ``start_stage`` add no
+        noise (the reconstruction path, along which the generator learnt to turn the coarsest real image into the
+        real image), and ``start_stage`` and later stages add their noise, which makes the learnt texture. (Feeding
+        the image's head features to a later stage instead, SinGAN's injection, reaches features that stage never
+        saw in training; with a trained model it gave dark, broken images.)
 
         Args:
             z: coarsest noise (B, out_channels, *shapes[0]); required without ``start_image``, not allowed with it.
             stage_shapes: per-stage spatial shapes to generate at instead of the ``stage_shapes`` buffer, at least
                 ``num_stages`` of them (e.g. the training shapes scaled per axis).
-            start_stage: stage at which ``start_image`` enters (0 to ``num_stages - 1``).
+            start_stage: with ``start_image``, the first stage that adds noise (0 and 1 are the same: stage 0 adds
+                none), 0 to ``num_stages`` (no stage adds noise: the reference's harmonisation, which runs the
+                reconstruction path from the image).
             start_image: (B, out_channels, *spatial), any spatial size.
             noise: one entry per built stage: the map added at stage k, (B, *noise_shape(k, shapes)); None entries
-                (and entries of stages that add no noise: stage 0 and stages before ``start_stage``) are drawn or
-                ignored. Zeros give the reconstruction path.
+                are drawn; entries of stage 0 and of stages before ``start_stage`` are ignored (no noise there).
+                Zeros give the reconstruction path.
 
         Returns:
             (B, out_channels, *shapes[num_stages - 1]) in [-1, 1].
@@ -355,8 +360,11 @@ class ConSinGANGenerator(nn.Module):
             BadInputError: on inconsistent arguments or shapes.
         """
         shapes = self._generation_shapes(stage_shapes)
-        if not 0 <= start_stage < self.num_stages:
-            raise BadInputError(f"start_stage {start_stage} is outside 0..{self.num_stages - 1}; pick a built stage.")
+        if not 0 <= start_stage <= self.num_stages:
+            raise BadInputError(
+                f"start_stage {start_stage} is outside 0..{self.num_stages}; pick a built stage, or "
+                f"{self.num_stages} for no noise at all."
+            )
         if (z is None) == (start_image is None):
             raise BadInputError("Pass exactly one of z (noise) and start_image (an image to inject) to generate.")
         if start_image is None:
@@ -370,9 +378,9 @@ class ConSinGANGenerator(nn.Module):
                     f"start_image has shape {tuple(start_image.shape)}; pass (B, {self.out_channels}, *spatial) "
                     f"with {self.spatial_dims} spatial axes."
                 )
-            image = resize_antialiased(start_image, shapes[start_stage])
-        stage_noise = self._generation_noise(noise, shapes, start_stage)
-        return self._synthesize(image, start_stage, shapes, stage_noise)
+            image = resize_antialiased(start_image, shapes[0])
+        stage_noise = self._generation_noise(noise, shapes, start_stage, len(image))
+        return self._synthesize(image, shapes, stage_noise)
 
     def reconstruct(self, start_features: torch.Tensor | None = None, start_stage: int = 0) -> torch.Tensor:
         """The reconstruction path: ``fixed_noise`` at stage 0, zero noise at later stages.
@@ -409,16 +417,17 @@ class ConSinGANGenerator(nn.Module):
         return shapes
 
     def _generation_noise(
-        self, noise: Sequence[torch.Tensor | None] | None, shapes: list[list[int]], start_stage: int
+        self, noise: Sequence[torch.Tensor | None] | None, shapes: list[list[int]], start_stage: int, batch: int
     ) -> list[torch.Tensor | None]:
-        """Checked per-stage noise for ``generate``: entries of stages that add no noise become None."""
-        if noise is None:
-            return [None] * self.num_stages
-        if len(noise) != self.num_stages:
+        """Checked per-stage noise for ``generate``: zeros before ``start_stage``, the given maps from it on (None
+        entries are drawn later)."""
+        if noise is not None and len(noise) != self.num_stages:
             raise BadInputError(f"noise has {len(noise)} entries; pass one per built stage ({self.num_stages}).")
         checked: list[torch.Tensor | None] = [None] * self.num_stages
-        for stage in range(max(start_stage, 1), self.num_stages):
-            if noise[stage] is not None:
+        for stage in range(1, self.num_stages):
+            if stage < start_stage:
+                checked[stage] = self.fixed_noise.new_zeros([batch] + self.noise_shape(stage, shapes))
+            elif noise is not None and noise[stage] is not None:
                 expected = self.noise_shape(stage, shapes)
                 self._check_map(noise[stage], f"noise[{stage}]", expected[0], expected[1:])
                 checked[stage] = noise[stage]
