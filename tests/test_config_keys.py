@@ -166,16 +166,26 @@ def test_the_readme_lists_every_shared_key_with_its_bundles():
 
 
 def test_cbam_variant_travels_with_the_model(tmp_path):
-    """``--cbam_variant residual`` trains the seed's attention; inference builds it from model_settings.json alone."""
+    """``--cbam_variant sequential`` (not the default) trains Woo et al.'s CBAM; inference builds it from
+    model_settings.json alone, and an older settings file without the key means sequential."""
     bundle = bundle_copy("consingan", tmp_path)
     image = write_pngs(tmp_path / "image", 1, shape=(20, 24)) / "image_00_L.png"
     output_dir = tmp_path / "run"
     run_bundle("training", config_file=str(bundle / "configs" / "train.json"), output_dir=str(output_dir),
-               image=str(image), cbam_variant="residual", **TINY_CONSINGAN)  # fmt: skip
-    assert read_model(output_dir)[1]["settings"]["cbam_variant"] == "residual"
-    run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), output_dir=str(tmp_path / "out"),
-               ckpt_path=str(output_dir / "model.pt"), num_samples=1)  # fmt: skip
-    assert (tmp_path / "out" / "sample_0000.png").is_file()
+               image=str(image), cbam_variant="sequential", **TINY_CONSINGAN)  # fmt: skip
+    assert read_model(output_dir)[1]["settings"]["cbam_variant"] == "sequential"
+    settings_file = output_dir / "model_settings.json"
+    samples = {}
+    for variant in ("sequential", None, "residual"):  # None: a settings file from before the key
+        content = json.loads(settings_file.read_text())
+        content["settings"].pop("cbam_variant", None)
+        if variant:
+            content["settings"]["cbam_variant"] = variant
+        settings_file.write_text(json.dumps(content))
+        run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), num_samples=1,
+                   output_dir=str(tmp_path / f"out_{variant}"), ckpt_path=str(output_dir / "model.pt"))  # fmt: skip
+        samples[variant] = (tmp_path / f"out_{variant}" / "sample_0000.png").read_bytes()
+    assert samples["sequential"] == samples[None] != samples["residual"]
     sentence = refusal(run_id="training", config_file=str(bundle / "configs" / "train.json"), image=str(image),
                        output_dir=str(tmp_path / "other"), cbam_variant="woo", **TINY_CONSINGAN)  # fmt: skip
     assert sentence.startswith("--cbam_variant must be one of sequential, residual, not 'woo'")
