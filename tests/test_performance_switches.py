@@ -1,5 +1,6 @@
 """Each speed/memory switch does what it says (no timing here: the benchmark in benchmarks/ measures it)."""
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from medgan.data.pyramid import consingan_stage_shapes, image_pyramid
 from medgan.engines import AdversarialTrainer, ConSinGANTrainer, unwrap
 from medgan.engines.adversarial_trainer import uncompiled
-from medgan.engines.performance import CHANNELS_LAST, compile_network
+from medgan.engines.performance import CHANNELS_LAST, compile_network, fast_cpu_conv3d
 from medgan.errors import BadInputError
 from medgan.networks import ConSinGANDiscriminator, ConSinGANGenerator, DCGANDiscriminator, DCGANGenerator
 
@@ -229,3 +230,75 @@ def test_reused_fakes_are_made_once_per_iteration_and_judged_by_every_step(reuse
     else:
         expected = made
     assert len(fakes) == len(expected) and all(torch.equal(a, b) for a, b in zip(fakes, expected))
+
+
+# ------------------------------------------------------------------------------ batch-1 3D convolutions on oneDNN
+def _backend(x: torch.Tensor, conv: torch.nn.Conv3d):
+    return torch._C._select_conv_backend(x, conv.weight, conv.bias, list(conv.stride), list(conv.padding),
+                                         list(conv.dilation), False, [0, 0, 0], conv.groups, None)  # fmt: skip
+
+
+def test_torch_sends_a_small_batch_1_3d_convolution_to_its_slow_kernel_and_a_batch_of_2_to_onednn():
+    """The reason for fast_cpu_conv3d, as torch decides it; when a torch release changes the rule, this says so."""
+    conv = torch.nn.Conv3d(16, 16, 3, padding=1)
+    small = torch.zeros(1, 16, 21, 25, 21)  # 16 * 21 * 25 = 8400 <= SLOW3D_LIMIT
+    assert str(_backend(small, conv)).endswith("Slow3d")
+    assert str(_backend(torch.cat([small, small]), conv)).endswith("Mkldnn")
+    assert str(_backend(torch.zeros(1, 16, 41, 48, 40), conv)).endswith("Mkldnn")  # 31488 > SLOW3D_LIMIT
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 9, 10, 7), (2, 8, 9, 10, 7), (1, 8, 40, 60, 5)])
+def test_fast_cpu_conv3d_gives_the_same_values_gradients_and_double_backward(shape):
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Conv3d(8, 6, 3, padding=1), torch.nn.LeakyReLU(0.2),
+                                torch.nn.Conv3d(6, 1, 3, padding=1))  # fmt: skip
+    fast = fast_cpu_conv3d(copy.deepcopy(plain))
+    x = torch.randn(shape)
+
+    def penalty(network):  # the WGAN-GP pattern: a gradient of the input's gradient norm
+        inputs = x.clone().requires_grad_()
+        out = network(inputs)
+        (grad,) = torch.autograd.grad(out.sum(), inputs, create_graph=True)
+        loss = out.square().mean() + grad.square().sum()
+        loss.backward()
+        return out.detach(), [p.grad for p in network.parameters()]
+
+    (out_plain, grads_plain), (out_fast, grads_fast) = penalty(plain), penalty(fast)
+    assert out_fast.shape == out_plain.shape
+    torch.testing.assert_close(out_fast, out_plain, rtol=1e-4, atol=1e-5)
+    for mine, theirs in zip(grads_fast, grads_plain, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-3, atol=1e-4)
+
+
+def test_fast_cpu_conv3d_pads_only_what_torch_would_send_to_the_slow_kernel():
+    seen = []
+    network = fast_cpu_conv3d(torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3), torch.nn.Conv3d(4, 4, 3)))
+    network[1].register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[0]))  # after the padding hook
+    assert not network[0]._forward_pre_hooks  # one input channel: left alone (padding it was slower)
+    network(torch.zeros(1, 1, 8, 8, 8))
+    network(torch.zeros(3, 1, 8, 8, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        network(torch.zeros(1, 1, 8, 8, 8))
+        network[1](torch.zeros(1, 4, 8, 8, 8))  # float32 in, bfloat16 arithmetic (oneDNN already)
+    assert seen == [2, 3, 1, 1]  # batch 1 float32 padded; a batch of 3 and bfloat16 not
+    grown = copy.deepcopy(network)  # ConSinGAN's new stage is a deep copy: the hooks come along
+    assert len(grown[1]._forward_pre_hooks) == 2 and fast_cpu_conv3d(grown) is grown
+    assert len(grown[1]._forward_pre_hooks) == 2  # idempotent
+
+
+def test_fast_cpu_conv3d_leaves_traced_graphs_alone():
+    network = fast_cpu_conv3d(torch.nn.Sequential(torch.nn.Conv3d(2, 2, 3)))
+    traced = torch.jit.trace(network, torch.zeros(1, 2, 6, 6, 6))
+    assert "cat" not in str(traced.inlined_graph)
+    torch.testing.assert_close(traced(torch.ones(1, 2, 6, 6, 6)), network(torch.ones(1, 2, 6, 6, 6)))
+
+
+def test_every_trainer_runs_its_networks_3d_convolutions_on_the_fast_path():
+    shapes = [[6, 7, 6], [8, 9, 8]]
+    generator = ConSinGANGenerator(3, shapes, num_features=4, num_layers=2, cbam=False)
+    critic = ConSinGANDiscriminator(3, num_features=4, num_layers=2, cbam=False)
+    optimizers = torch.optim.Adam(generator.parameters()), torch.optim.Adam(critic.parameters())
+    ConSinGANTrainer("cpu", generator, critic, *optimizers, [torch.zeros(1, 1, *s) for s in shapes], 1, active_scales=2)
+    convs = [m for net in (generator, critic) for m in net.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert any(m.in_channels > 1 for m in convs)
+    assert all(bool(m._forward_pre_hooks) == (m.in_channels > 1) for m in convs)

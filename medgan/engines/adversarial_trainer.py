@@ -36,7 +36,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from medgan.augment import Augmentation, NoAugmentation
-from medgan.engines.performance import channels_last, compile_network, to_channels_last
+from medgan.engines.performance import channels_last, compile_network, fast_cpu_conv3d, to_channels_last
 from medgan.engines.precision import Precision, resolve_amp
 from medgan.losses import AdversarialLoss, gradient_penalty
 from medgan.utils import loss_terms
@@ -146,6 +146,8 @@ class AdversarialTrainer(Trainer):
         if channels_last:
             to_channels_last(unwrap(generator))
             to_channels_last(unwrap(discriminator))
+        fast_cpu_conv3d(unwrap(generator))
+        fast_cpu_conv3d(unwrap(discriminator))
         self.generator = self.compiled(generator)
         self.discriminator = self.compiled(discriminator)
         self.g_optimizer = g_optimizer

@@ -1,6 +1,7 @@
-"""Speed and memory switches of the training workflows: channels-last memory formats and ``torch.compile``.
+"""Speed and memory switches of the training workflows: channels-last memory formats, ``torch.compile``, and the
+fast CPU backend for batch-1 3D convolutions.
 
-Both act on the networks a trainer holds, never on the modules a checkpoint saves (``torch.compile`` wraps a module
+They act on the networks a trainer holds, never on the modules a checkpoint saves (``torch.compile`` wraps a module
 without changing its state dict; a memory format changes strides, not values or keys).
 """
 
@@ -44,3 +45,46 @@ def compile_network(network: nn.Module, device: torch.device) -> nn.Module:
             "install one or set --torch_compile false."
         )
     return torch.compile(network)
+
+
+SLOW3D_LIMIT = 20480
+"""torch's CPU backend choice for a float32 convolution of a batch of one (``_select_conv_backend``): oneDNN only when
+``N * C * D * H`` (the last spatial axis left out, a rule made for 2D) exceeds this, else its native ``Slow3d``
+(vol2col) kernel, which is 4-5x slower per voxel: on this project's 2-core CPU a 16-channel 3x3x3 convolution's
+forward and backward at 21x25x21 takes 22 ms on ``Slow3d`` and 5.5 ms as a batch of two on oneDNN."""
+
+
+def _pad_the_batch(conv: nn.Module, args: tuple) -> tuple | None:
+    """Forward pre-hook: a batch-1 float32 CPU input that torch would send to ``Slow3d`` becomes a batch of two (the
+    input and zeros), which takes oneDNN; :func:`_drop_the_padding` returns the first output only."""
+    (x,) = args
+    conv._medgan_padded_batch = (
+        not torch.jit.is_scripting() and not torch.jit.is_tracing() and x.device.type == "cpu"
+        and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") and x.dim() == 5 and x.shape[0] == 1
+        and x.shape[1] * x.shape[2] * x.shape[3] <= SLOW3D_LIMIT
+    )  # fmt: skip
+    return (torch.cat([x, torch.zeros_like(x)]),) if conv._medgan_padded_batch else None
+
+
+def _drop_the_padding(conv: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+    """Forward hook: the input's own output of a batch padded by :func:`_pad_the_batch`."""
+    if getattr(conv, "_medgan_padded_batch", False):
+        conv._medgan_padded_batch = False
+        return output[:1]
+    return None
+
+
+def fast_cpu_conv3d(network: nn.Module) -> nn.Module:
+    """Run every 3D convolution of ``network`` that has more than one input channel on oneDNN when torch would take
+    its slow native kernel for it (a float32 batch of one on the CPU, see :data:`SLOW3D_LIMIT`), by padding the batch
+    with zeros: twice the arithmetic on a backend that is 4-5x faster. Same outputs up to float rounding; gradients,
+    double backward (the gradient penalty) and ``copy.deepcopy`` (ConSinGAN's new stages) carry the hooks along.
+    Single-channel inputs (a network's first layer) stay as they are: padding them was slower (5.4 against 7.2 ms at
+    31x36x30). Nothing changes on GPUs, in other precisions, for larger batches or while exporting. Idempotent;
+    returns ``network``."""
+    for module in network.modules():
+        if isinstance(module, nn.Conv3d) and module.in_channels > 1 and not hasattr(module, "_medgan_padded_batch"):
+            module._medgan_padded_batch = False
+            module.register_forward_pre_hook(_pad_the_batch)
+            module.register_forward_hook(_drop_the_padding)
+    return network
