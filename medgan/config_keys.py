@@ -66,6 +66,7 @@ REFERENCE_NAMES = {
     "mask": "input_mask",
     "mode": "application",
     "train_mode": "application",
+    "fine_tune": "fine_tune_iterations",
 }
 REMOVED = {
     "use_ema": "models/model.pt is now the EMA generator itself (the raw one is training state in checkpoints/)",

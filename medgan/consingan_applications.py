@@ -26,6 +26,7 @@ from monai.transforms import Orientation
 from PIL import Image
 from scipy import ndimage
 
+from medgan.consingan_fine_tune import fine_tune
 from medgan.data.image_set import RAS_LABELS, load_image
 from medgan.data.intensity import denormalize
 from medgan.data.single_image import SingleImage
@@ -99,6 +100,8 @@ APPLICATION_KEYS = {
     "animation_alpha": (0.1, ("animation",)),
     "animation_beta": (0.9, ("animation",)),
     "animation_fps": (10.0, ("animation",)),
+    "fine_tune_iterations": (0, ("harmonization", "editing")),
+    "fine_tune_checkpoint": (None, ("harmonization", "editing")),
 }
 NEEDS_INPUT = ("harmonization", "editing", "paint")
 
@@ -144,6 +147,11 @@ def check_application_settings(application: str, settings: Mapping) -> None:
                 "--application super_resolution sets the output's shape from --super_resolution_factor; drop "
                 "--output_shape."
             )
+    if settings.get("fine_tune_checkpoint") is not None and not settings.get("fine_tune_iterations"):
+        raise BadInputError(
+            "--fine_tune_checkpoint is the critic for fine-tuning, which --fine_tune_iterations 0 leaves out; set "
+            "--fine_tune_iterations (the reference fine-tunes for a few hundred) or drop it."
+        )
     if settings.get("paint_clusters", 0) == 1:
         raise BadInputError("--paint_clusters 1 would paint one flat intensity; use 0 (no quantisation) or 2 or more.")
 
@@ -521,6 +529,9 @@ def run_application(
     affine: np.ndarray | None = None,
     image_shape: Sequence[int] | None = None,
     intensity_range: tuple[float, float] | None = None,
+    fine_tune_iterations: int = 0,
+    fine_tune_checkpoint: str | None = None,
+    model_file: str | None = None,
 ) -> list[Path]:
     """Run ``application`` with a trained ConSinGAN generator and write its files into ``output_dir``.
 
@@ -531,7 +542,9 @@ def run_application(
       ``input_mask`` the result is composited into the input through the mask dilated and blurred
       (:func:`dilate_and_blur`, radius ``mask_dilation``, sigma ``mask_blur``, both in output voxels; None: the
       references' 7 / 20 px and 5 px at 250 px, scaled to the output), which is written as ``mask_dilated``;
-      ``harmonized_*`` / ``edited_*``;
+      ``harmonized_*`` / ``edited_*``; with ``fine_tune_iterations``, the generator is first fine-tuned on the
+      naive image with the critic of its training run (:func:`medgan.consingan_fine_tune.fine_tune`; the run's
+      checkpoint is ``fine_tune_checkpoint``, else the newest in the ``checkpoints`` folder beside ``model_file``);
     - ``paint``: ``input_image`` (a rough painting) enters as in harmonisation, quantised first to ``paint_clusters``
       k-means intensity centers of the coarsest real image (0: not quantised; the quantised paint is written as
       ``paint_quantized``); ``painted_*``;
@@ -558,6 +571,7 @@ def run_application(
         "mask_dilation": mask_dilation, "mask_blur": mask_blur, "paint_clusters": paint_clusters,
         "super_resolution_factor": super_resolution_factor, "animation_frames": animation_frames,
         "animation_alpha": animation_alpha, "animation_beta": animation_beta, "animation_fps": animation_fps,
+        "fine_tune_iterations": fine_tune_iterations, "fine_tune_checkpoint": fine_tune_checkpoint,
     }  # fmt: skip
     check_application_settings(application, settings)
     shapes = [[int(size) for size in shape] for shape in stage_shapes]
@@ -577,6 +591,10 @@ def run_application(
         super_resolution_shapes(shapes[: generator.num_stages], super_resolution_factor)  # refuses a factor <= 1
         shapes = generator.stage_shapes.tolist()[: generator.num_stages]  # the training image's grid
     folder = check_output_dir(output_dir, overwrite, OUTPUT_PATTERNS, "generated images", create=False)
+    if fine_tune_iterations:
+        naive = resize_antialiased(image.to(device), generator.stage_shapes[0].tolist())
+        noise_level = EDIT_NOISE if application == "editing" else 0.0
+        fine_tune(generator, naive, fine_tune_iterations, model_file, fine_tune_checkpoint, noise_level, seed)
     generator.eval()
     extra: list[tuple[str, torch.Tensor]] = []  # (kind, tensor) written beside the outputs
     with seeded(seed, device):

@@ -209,6 +209,8 @@ SETTINGS: dict[str, Setting] = {
     "animation_alpha": FRACTION,
     "animation_beta": FRACTION,
     "animation_fps": Setting(float, low=0, high=100, low_open=True),
+    "fine_tune_iterations": Setting(int, low=0, high=1_000_000),
+    "fine_tune_checkpoint": Setting(str, optional=True),  # a file or folder path, checked where it is read
     "num_latent_points": Setting(int, low=2),
     "interpolation_steps": Setting(int, low=2),
     "exploration_seeds": Setting(int, low=0, high=2**32 - 1, listed=True),

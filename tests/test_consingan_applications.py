@@ -399,7 +399,7 @@ def test_output_patterns_cover_every_application():
 def test_the_references_names_point_at_the_bundles_keys(tmp_path):
     bundle = bundle_copy("consingan", tmp_path)
     for given, key in [("sr_factor", "super_resolution_factor"), ("paint_start_scale", "start_stage"),
-                       ("input_masks", "input_mask")]:  # fmt: skip
+                       ("input_masks", "input_mask"), ("fine_tune", "fine_tune_iterations")]:  # fmt: skip
         with pytest.raises(Exception) as caught:
             run_bundle("inferring", config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
                        output_dir=str(tmp_path / "out"), **{given: 2})  # fmt: skip

@@ -19,7 +19,7 @@ LEVELS = {
     "networks": 3, "losses": 3, "data": 3, "augment": 3,
     "engines": 4, "handlers": 4,
     "inference": 5, "latent_exploration": 5, "sefa": 5, "setting_ranges": 5, "config_keys": 6, "projection": 7,
-    "consingan_applications": 6,
+    "consingan_fine_tune": 5, "consingan_applications": 6,
     "metrics": 6,
     "serving": 7, "pack": 7, "onnx_export": 7,
     "monai_label": 8, "deploy": 8, "__main__": 8,  # the apps and the command line

@@ -1,6 +1,7 @@
 """pytorch-ignite training workflows built on ``monai.engines.Trainer``."""
 
 from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
+from medgan.engines.consingan_fine_tuner import ConSinGANFineTuner
 from medgan.engines.consingan_stages import freeze_inactive_stages, stage_parameter_groups
 from medgan.engines.consingan_trainer import ConSinGANTrainer
 from medgan.engines.precision import Precision, resolve_amp
@@ -13,6 +14,7 @@ __all__ = [
     "freeze_inactive_stages",
     "stage_parameter_groups",
     "AdversarialTrainer",
+    "ConSinGANFineTuner",
     "ConSinGANTrainer",
     "Precision",
     "ProgressiveSchedule",
