@@ -83,7 +83,8 @@ def fast_cpu_conv3d(network: nn.Module) -> nn.Module:
     31x36x30). Nothing changes on GPUs, in other precisions, for larger batches or while exporting. Idempotent;
     returns ``network``."""
     for module in network.modules():
-        if isinstance(module, nn.Conv3d) and module.in_channels > 1 and not hasattr(module, "_medgan_padded_batch"):
+        wanted = isinstance(module, nn.Conv3d) and module.in_channels > 1 and module.groups == 1  # groups: oneDNN
+        if wanted and not hasattr(module, "_medgan_padded_batch"):
             module._medgan_padded_batch = False
             module.register_forward_pre_hook(_pad_the_batch)
             module.register_forward_hook(_drop_the_padding)
