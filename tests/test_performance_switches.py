@@ -275,6 +275,9 @@ def test_fast_cpu_conv3d_pads_only_what_torch_would_send_to_the_slow_kernel():
     network = fast_cpu_conv3d(torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3), torch.nn.Conv3d(4, 4, 3)))
     network[1].register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[0]))  # after the padding hook
     assert not network[0]._forward_pre_hooks  # one input channel: left alone (padding it was slower)
+    others = fast_cpu_conv3d(torch.nn.ModuleList([torch.nn.Conv3d(2, 1, 7), torch.nn.Conv3d(4, 4, 3, groups=2)]))
+    assert not any(conv._forward_pre_hooks for conv in others)  # CBAM's 7x7x7 and grouped: oneDNN already
+    assert str(_backend(torch.zeros(1, 2, 8, 8, 8), others[0])).endswith("Mkldnn")
     network(torch.zeros(1, 1, 8, 8, 8))
     network(torch.zeros(3, 1, 8, 8, 8))
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -80,10 +80,17 @@ def fast_cpu_conv3d(network: nn.Module) -> nn.Module:
     with zeros: twice the arithmetic on a backend that is 4-5x faster. Same outputs up to float rounding; gradients,
     double backward (the gradient penalty) and ``copy.deepcopy`` (ConSinGAN's new stages) carry the hooks along.
     Single-channel inputs (a network's first layer) stay as they are: padding them was slower (5.4 against 7.2 ms at
-    31x36x30). Nothing changes on GPUs, in other precisions, for larger batches or while exporting. Idempotent;
-    returns ``network``."""
+    31x36x30); so do grouped convolutions and kernels larger than 3 in both last axes (CBAM's 7x7x7), which torch
+    runs on oneDNN already. Nothing changes on GPUs, in other precisions, for larger batches or while exporting.
+    Idempotent; returns ``network``."""
     for module in network.modules():
-        wanted = isinstance(module, nn.Conv3d) and module.in_channels > 1 and module.groups == 1  # groups: oneDNN
+        # groups > 1 and kernels over 3 in both last axes (CBAM's 7x7x7) take oneDNN already
+        wanted = (
+            isinstance(module, nn.Conv3d)
+            and module.in_channels > 1
+            and module.groups == 1
+            and min(module.kernel_size[-2:]) <= 3
+        )
         if wanted and not hasattr(module, "_medgan_padded_batch"):
             module._medgan_padded_batch = False
             module.register_forward_pre_hook(_pad_the_batch)
