@@ -90,11 +90,18 @@ def training_critic(settings: Mapping, state_dict: Mapping) -> ConSinGANDiscrimi
     return critic
 
 
-def training_reals(settings: Mapping, num_stages: int, device: torch.device) -> list[torch.Tensor]:
-    """The training image's pyramid, (1, C, *stage_shape) per built stage, read as the run read it.
+SAME_IMAGE_TOLERANCE = 1e-3
+"""Largest difference, in [-1, 1] units, between the model's coarsest real image and the recorded training image's,
+read now, for the two to count as the same image (they are equal to rounding when nothing changed)."""
+
+
+def training_reals(settings: Mapping, generator: ConSinGANGenerator) -> list[torch.Tensor]:
+    """The training image's pyramid, (1, C, *stage_shape) per built stage, read as the run read it, on the
+    generator's device.
 
     Raises:
-        BadInputError: when the image the run recorded is gone.
+        BadInputError: when the image the run recorded is gone, or is no longer the image the model was trained on
+            (its coarsest stage differs from the model's reconstruction input, ``fixed_noise``).
     """
     image = settings.get("image")
     if image and not Path(image).exists():
@@ -103,7 +110,17 @@ def training_reals(settings: Mapping, num_stages: int, device: torch.device) -> 
             "it, so run from the folder the model was trained in (or where that path exists)."
         )
     training = load_single_image(image, settings["spatial_dims"], settings["channels"])
-    return [real.to(device) for real in image_pyramid(training.image, settings["stage_shapes"][:num_stages])]
+    device = generator.fixed_noise.device
+    reals = [
+        real.to(device) for real in image_pyramid(training.image, settings["stage_shapes"][: generator.num_stages])
+    ]
+    if (reals[0] - generator.fixed_noise).abs().max() > SAME_IMAGE_TOLERANCE:
+        raise BadInputError(
+            f"The training image {image or '(the embedded MNI152 T1)'} that the checkpoint records is not the image "
+            "this model was trained on (it has changed since); fine-tuning would compare with another image, so "
+            "restore that image or fine-tune without it (--fine_tune_iterations 0)."
+        )
+    return reals
 
 
 def fine_tune(
@@ -133,7 +150,7 @@ def fine_tune(
     critic_state, settings = read_training_run(path, generator)
     device = next(generator.parameters()).device
     critic = training_critic(settings, critic_state).to(device)
-    reals = training_reals(settings, generator.num_stages, device)
+    reals = training_reals(settings, generator)
     lr = settings["lr"] if settings.get("g_lr") is None else settings["g_lr"]
     betas = tuple(float(beta) for beta in settings["adam_betas"])
     logger.info(f"fine-tuning the finest stage for {iterations} iterations with the critic of {path}")

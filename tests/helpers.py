@@ -160,3 +160,27 @@ def write_scan(path: Path, shape: tuple[int, ...] = (22, 26, 18)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(data, affine), path)
     return path
+
+
+TINY_CONSINGAN = {
+    2: {"spatial_dims": 2, "num_scales": 3, "max_size": 24, "min_size": 8, "iterations_per_stage": 2,
+        "num_features": 4, "num_layers": 2, "d_steps": 1, "g_steps": 1},
+    3: {"spatial_dims": 3, "num_scales": 3, "max_size": 16, "min_size": 8, "iterations_per_stage": 1,
+        "num_features": 4, "num_layers": 2, "d_steps": 1, "g_steps": 1},
+}  # fmt: skip
+"""Tiny ConSinGAN trainings (3 stages of a few iterations) in 2D and 3D, for the end-to-end inference tests."""
+
+
+def train_tiny_consingan(folder: Path, spatial_dims: int, **overrides: object) -> tuple[Path, Path]:
+    """A copy of the ConSinGAN bundle in ``folder`` with a tiny model trained, in this process, on a 2D PNG or a 3D
+    NIfTI (:data:`TINY_CONSINGAN` with ``overrides``); returns (bundle, image)."""
+    from monai.bundle import run
+
+    bundle = bundle_copy("consingan", folder)
+    if spatial_dims == 2:
+        image = write_pngs(folder / "image", 1, shape=(20, 24)) / "image_00_L.png"
+    else:
+        image = write_scan(folder / "scan.nii.gz", (16, 14, 12))
+    run("training", config_file=str(bundle / "configs" / "train.json"), bundle_root=str(bundle), image=str(image),
+        **{**TINY_CONSINGAN[spatial_dims], **overrides})  # fmt: skip
+    return bundle, image

@@ -12,7 +12,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import REPO_ROOT, assert_bad_input, bundle_copy, write_pngs, write_scan
+from helpers import REPO_ROOT, assert_bad_input, bundle_copy, train_tiny_consingan
 from helpers import run_bundle as run_bundle_process
 from monai.bundle import run as run_bundle
 from PIL import Image
@@ -37,10 +37,6 @@ from medgan.inference import resampled_affine
 from medgan.networks import ConSinGANGenerator
 from medgan.output_manifest import MANIFEST, recorded_outputs
 from medgan.setting_ranges import CONSINGAN_APPLICATIONS
-
-TINY_2D = {"spatial_dims": 2, "num_scales": 3, "max_size": 24, "min_size": 8, "iterations_per_stage": 2,
-           "num_features": 4, "num_layers": 2, "d_steps": 1, "g_steps": 1}  # fmt: skip
-TINY_3D = {**TINY_2D, "spatial_dims": 3, "max_size": 16, "iterations_per_stage": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -244,21 +240,9 @@ def test_settings_that_make_no_sense_together_are_one_sentence(application, sett
 # ---------------------------------------------------------------------------------------------- end to end
 
 
-def train(tmp_path, spatial_dims: int):
-    """A copy of the bundle with a tiny model trained in this process on a 2D PNG or a 3D NIfTI; (bundle, image)."""
-    bundle = bundle_copy("consingan", tmp_path)
-    if spatial_dims == 2:
-        image = write_pngs(tmp_path / "image", 1, shape=(20, 24)) / "image_00_L.png"
-    else:
-        image = write_scan(tmp_path / "scan.nii.gz", (16, 14, 12))
-    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), bundle_root=str(bundle),
-               image=str(image), **(TINY_2D if spatial_dims == 2 else TINY_3D))  # fmt: skip
-    return bundle, image
-
-
 @pytest.fixture(scope="module", params=[2, 3], ids=["2d", "3d"])
 def trained(request, tmp_path_factory):
-    return (request.param, *train(tmp_path_factory.mktemp(f"apps{request.param}d"), request.param))
+    return (request.param, *train_tiny_consingan(tmp_path_factory.mktemp(f"apps{request.param}d"), request.param))
 
 
 def infer(bundle, output_dir, **overrides):

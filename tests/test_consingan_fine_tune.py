@@ -6,13 +6,16 @@ the model file as it was."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import bundle_copy, write_pngs, write_scan
+from helpers import train_tiny_consingan
 from monai.bundle import run as run_bundle
+from PIL import Image
 
 from medgan.consingan_applications import check_application_settings
 from medgan.consingan_fine_tune import find_training_checkpoint, read_training_run, training_critic
@@ -21,9 +24,6 @@ from medgan.errors import BadInputError, find_bad_input
 from medgan.handlers.checkpoint import checkpoint_files
 from medgan.model_file import file_hash
 from medgan.networks import ConSinGANDiscriminator, ConSinGANGenerator
-
-TINY = {"num_scales": 3, "min_size": 8, "num_features": 4, "num_layers": 2, "d_steps": 1, "g_steps": 1,
-        "iterations_per_stage": 2}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -95,22 +95,9 @@ def test_a_naive_image_of_another_shape_and_a_pyramid_of_other_stages_are_refuse
 # ---------------------------------------------------------------------------------------------- the bundle
 
 
-def train(folder, spatial_dims: int):
-    bundle = bundle_copy("consingan", folder)
-    if spatial_dims == 2:
-        image = write_pngs(folder / "image", 1, shape=(20, 24)) / "image_00_L.png"
-        size = {"spatial_dims": 2, "max_size": 24}
-    else:
-        image = write_scan(folder / "scan.nii.gz", (16, 14, 12))
-        size = {"spatial_dims": 3, "max_size": 16, "iterations_per_stage": 1}
-    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), bundle_root=str(bundle),
-               image=str(image), **{**TINY, **size})  # fmt: skip
-    return bundle, image
-
-
 @pytest.fixture(scope="module", params=[2, 3], ids=["2d", "3d"])
 def trained(request, tmp_path_factory):
-    return (request.param, *train(tmp_path_factory.mktemp(f"tune{request.param}d"), request.param))
+    return (request.param, *train_tiny_consingan(tmp_path_factory.mktemp(f"tune{request.param}d"), request.param))
 
 
 def infer(bundle, output_dir, **overrides):
@@ -121,11 +108,7 @@ def infer(bundle, output_dir, **overrides):
 
 def pixels(path):
     if path.suffix == ".png":
-        from PIL import Image
-
         return np.asarray(Image.open(path)).astype(float)
-    import nibabel as nib
-
     return nib.load(path).get_fdata()
 
 
@@ -198,14 +181,30 @@ def test_refusals_before_anything_is_written(trained, tmp_path):
         assert not (tmp_path / "out").exists()
 
 
+def test_a_training_image_changed_since_training_is_refused(trained, tmp_path):
+    spatial_dims, bundle, image = trained
+    moved = tmp_path / image.name
+    shutil.copy2(image, moved)
+    try:
+        if spatial_dims == 2:
+            Image.fromarray(255 - np.asarray(Image.open(moved))).save(image)  # the same path, another picture
+        else:
+            scan = nib.load(moved)
+            nib.save(nib.Nifti1Image(-scan.get_fdata(), scan.affine), image)
+        with pytest.raises(Exception) as caught:
+            infer(bundle, tmp_path / "out", application="harmonization", input_image=str(moved),
+                  fine_tune_iterations=1)  # fmt: skip
+        assert "is not the image this model was trained on" in str(find_bad_input(caught.value))
+        assert not (tmp_path / "out").exists()
+    finally:
+        shutil.copy2(moved, image)
+
+
 def test_a_checkpoint_of_another_run_is_refused(trained, tmp_path):
     spatial_dims, bundle, image = trained
-    moved = bundle_copy("consingan", tmp_path)
-    run_bundle("training", config_file=str(moved / "configs" / "train.json"), bundle_root=str(moved),
-               image=str(image), **{**TINY, "spatial_dims": spatial_dims, "max_size": 24 if spatial_dims == 2 else 16,
-                                    "num_scales": 2, "active_scales": 2, "iterations_per_stage": 1})  # fmt: skip
+    other, _ = train_tiny_consingan(tmp_path, spatial_dims, num_scales=2, active_scales=2)  # another run
     with pytest.raises(Exception) as caught:
         infer(bundle, tmp_path / "out", application="harmonization", input_image=str(image), fine_tune_iterations=1,
-              fine_tune_checkpoint=str(moved / "models" / "checkpoints"))  # fmt: skip
+              fine_tune_checkpoint=str(other / "models" / "checkpoints"))  # fmt: skip
     assert "give the checkpoint of the run that trained this model" in str(find_bad_input(caught.value))
     assert not (tmp_path / "out").exists()
