@@ -3,7 +3,8 @@ every stage, and a figure of the finest stage's samples.
 
     python benchmarks/consingan_stage_quality.py --model /tmp/recipe3d/model.pt --out /tmp/recipe3d-quality
 
-The model is read as ``inference.json`` reads it (``model.pt`` and its ``model_settings.json``); the real image is the
+The model is built as ``inference.json`` builds it (its ``network_def`` with ``model.pt`` and its
+``model_settings.json``); the real image is the
 training image (``--image``; default: the embedded MNI152 T1, what a run without ``--image`` trained on) scaled with
 the model's intensity range and resized to every stage shape. At each stage, ``--num_samples`` random samples from
 the generator cut after that stage (:func:`medgan.metrics.stages.truncated_generators`, the same draws as
@@ -33,27 +34,15 @@ from medgan.data.pyramid import image_pyramid
 from medgan.data.single_image import load_single_image
 from medgan.metrics.diversity import singan_diversity
 from medgan.metrics.stages import stage_patch_swd, stage_reconstruction_errors, truncated_generators
-from medgan.model_file import load_weights, model_settings
+from medgan.model_file import model_settings
 from medgan.networks import ConSinGANGenerator
+from medgan.onnx_export import build_generator
 from medgan.utils import seeded
 from medgan.visualize import preview_grid, save_png
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOWN_SAMPLES = 4
 ZOOM = 3  # pixels per voxel in the figure
-
-
-def load_model(model_file: Path) -> tuple[ConSinGANGenerator, dict]:
-    settings = model_settings(model_file, "consingan", ROOT / "bundles" / "consingan")
-    generator = ConSinGANGenerator(
-        settings["spatial_dims"], settings["stage_shapes"], out_channels=settings["channels"],
-        num_features=settings["num_features"], num_layers=settings["num_layers"],
-        kernel_size=settings["kernel_size"], padding=settings["padding"], batch_norm=settings["generator_batch_norm"],
-        cbam=settings["cbam"], cbam_variant=settings.get("cbam_variant", "sequential"),
-        lrelu_alpha=settings["lrelu_alpha"], num_stages=settings["num_stages"],
-    )  # fmt: skip
-    load_weights(generator, model_file, "consingan")
-    return generator.eval(), settings
 
 
 @torch.no_grad()
@@ -87,7 +76,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    generator, settings = load_model(args.model)
+    generator, _ = build_generator(ROOT / "bundles" / "consingan", args.model)  # inference.json's network_def
+    settings = model_settings(args.model, "consingan", ROOT / "bundles" / "consingan")
     image = load_single_image(args.image, settings["spatial_dims"], settings["channels"], settings["intensity_range"])
     reals = image_pyramid(image.image, settings["stage_shapes"][: generator.num_stages])
     swd = stage_patch_swd(generator, reals, args.num_samples, args.seed)

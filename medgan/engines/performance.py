@@ -50,8 +50,9 @@ def compile_network(network: nn.Module, device: torch.device) -> nn.Module:
 SLOW3D_LIMIT = 20480
 """torch's CPU backend choice for a float32 convolution of a batch of one (``_select_conv_backend``): oneDNN only when
 ``N * C * D * H`` (the last spatial axis left out, a rule made for 2D) exceeds this, else its native ``Slow3d``
-(vol2col) kernel, which is 4-5x slower per voxel: on this project's 2-core CPU a 16-channel 3x3x3 convolution's
-forward and backward at 21x25x21 takes 22 ms on ``Slow3d`` and 5.5 ms as a batch of two on oneDNN."""
+(vol2col) kernel. On this project's 2-core CPU a 3x3x3 convolution's forward and backward on ``Slow3d`` took 3.8-5.6x
+as long as the same convolution run as a batch of two on oneDNN (32 channels at 21x24x20: 65.5 against 17.4 ms;
+``benchmarks/conv3d_backend.py``)."""
 
 
 def _pad_the_batch(conv: nn.Module, args: tuple) -> tuple | None:
@@ -77,12 +78,12 @@ def _drop_the_padding(conv: nn.Module, args: tuple, output: torch.Tensor) -> tor
 def fast_cpu_conv3d(network: nn.Module) -> nn.Module:
     """Run every 3D convolution of ``network`` that has more than one input channel on oneDNN when torch would take
     its slow native kernel for it (a float32 batch of one on the CPU, see :data:`SLOW3D_LIMIT`), by padding the batch
-    with zeros: twice the arithmetic on a backend that is 4-5x faster. Same outputs up to float rounding; gradients,
-    double backward (the gradient penalty) and ``copy.deepcopy`` (ConSinGAN's new stages) carry the hooks along.
-    Single-channel inputs (a network's first layer) stay as they are: padding them was slower (5.4 against 7.2 ms at
-    31x36x30); so do grouped convolutions and kernels larger than 3 in both last axes (CBAM's 7x7x7), which torch
-    runs on oneDNN already. Nothing changes on GPUs, in other precisions, for larger batches or while exporting.
-    Idempotent; returns ``network``."""
+    with zeros: twice the arithmetic, 3.8-5.6x less time. Same outputs up to float rounding; gradients, double
+    backward (the gradient penalty) and ``copy.deepcopy`` (ConSinGAN's new stages) carry the hooks along.
+    Single-channel inputs (a network's first layer) stay as they are: padding them was slower (7.5 against 16.2 ms at
+    33x39x32, ``benchmarks/conv3d_backend.py``); so do grouped convolutions and kernels larger than 3 in both last
+    axes (CBAM's 7x7x7), which torch runs on oneDNN already. Nothing changes on GPUs, in other precisions, for larger
+    batches or while exporting. Idempotent; returns ``network``."""
     for module in network.modules():
         # groups > 1 and kernels over 3 in both last axes (CBAM's 7x7x7) take oneDNN already
         wanted = (
