@@ -305,7 +305,7 @@ def super_resolve(generator: torch.nn.Module, factor: float, num_samples: int = 
     for shape in super_resolution_shapes(shapes, factor):
         upsampled = resize(features, shape)
         stage_input = upsampled
-        if generator.margin > 0:  # padding 0: the stage is fed context around its shape, as in the generator
+        if generator.stage_margin(last) > 0:  # padding 0: the stage is fed context around it, as in the generator
             stage_input = resize(features, [size + 2 * generator.margin for size in shape])
         noise = torch.randn(
             [num_samples, *generator.noise_shape(last, [*shapes[:last], shape])], dtype=features.dtype,

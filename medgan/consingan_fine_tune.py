@@ -78,11 +78,18 @@ def read_training_run(path: Path, generator: ConSinGANGenerator) -> tuple[dict, 
     return state["discriminator"], settings
 
 
+def critic_padding(settings: Mapping) -> int:
+    """The critic's conv padding in a run's settings: ``discriminator_padding``, or ``padding`` when unset (and in
+    runs from before that key)."""
+    own = settings.get("discriminator_padding")
+    return settings["padding"] if own is None else own
+
+
 def training_critic(settings: Mapping, state_dict: Mapping) -> ConSinGANDiscriminator:
     """The run's critic, built from its settings with its trained weights."""
     critic = ConSinGANDiscriminator(
         spatial_dims=settings["spatial_dims"], in_channels=settings["channels"], num_features=settings["num_features"],
-        num_layers=settings["num_layers"], kernel_size=settings["kernel_size"], padding=settings["padding"],
+        num_layers=settings["num_layers"], kernel_size=settings["kernel_size"], padding=critic_padding(settings),
         batch_norm=settings["batch_norm"], cbam=settings["cbam"], cbam_variant=settings["cbam_variant"],
         lrelu_alpha=settings["lrelu_alpha"],
     )  # fmt: skip

@@ -145,6 +145,8 @@ SETTINGS: dict[str, Setting] = {
     "num_layers": WHOLE_FROM_1,
     "kernel_size": Setting(int, low=1, odd=True),
     "padding": WHOLE_FROM_0,
+    "padded_stages": WHOLE_FROM_0,
+    "discriminator_padding": Setting(int, low=0, optional=True),  # None: padding
     "cbam_variant": Setting(str, choices=CBAM_VARIANTS),
     "lrelu_alpha": Setting(float, low=0, high=1),
     "num_scales": Setting(int, low=1, high=32),
@@ -281,6 +283,22 @@ RULES = (
         lambda c: (
             f"--padding {c['padding']} is wider than --kernel_size {c['kernel_size']} needs; use "
             f"--padding {c['kernel_size'] // 2} (every conv keeps the shape) or 0 (the reference's unpadded convs)."
+        ),
+    ),
+    Rule(
+        ("kernel_size", "discriminator_padding"),
+        lambda c: c["discriminator_padding"] is None or c["discriminator_padding"] <= c["kernel_size"] // 2,
+        lambda c: (
+            f"--discriminator_padding {c['discriminator_padding']} is wider than --kernel_size {c['kernel_size']} "
+            f"needs; use {c['kernel_size'] // 2} (every conv keeps the shape), 0 (unpadded) or null (as --padding)."
+        ),
+    ),
+    Rule(
+        ("padded_stages", "num_scales"),
+        lambda c: c["padded_stages"] <= c["num_scales"],
+        lambda c: (
+            f"--padded_stages {c['padded_stages']} is above --num_scales {c['num_scales']}, the number of stages; "
+            "lower --padded_stages (0: every stage uses --padding)."
         ),
     ),
     Rule(

@@ -45,10 +45,12 @@ def keep_excepthook(monkeypatch):
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
 
 
-def tiny_generator(spatial_dims: int, shapes: list[list[int]], padding: int = 1) -> ConSinGANGenerator:
+def tiny_generator(
+    spatial_dims: int, shapes: list[list[int]], padding: int = 1, padded_stages: int = 0
+) -> ConSinGANGenerator:
     torch.manual_seed(0)
     generator = ConSinGANGenerator(spatial_dims, shapes, num_features=4, num_layers=2, padding=padding, cbam=False,
-                                   num_stages=len(shapes))  # fmt: skip
+                                   num_stages=len(shapes), padded_stages=padded_stages)  # fmt: skip
     generator.noise_amps.fill_(0.1)
     return generator.eval()
 
@@ -132,10 +134,12 @@ def test_super_resolution_steps_by_the_pyramids_finest_step():
         super_resolution_shapes(shapes, 0.5)
 
 
-@pytest.mark.parametrize(("spatial_dims", "padding"), [(2, 1), (2, 0), (3, 1)])
-def test_super_resolution_shapes_and_affine(spatial_dims, padding):
+@pytest.mark.parametrize(
+    ("spatial_dims", "padding", "padded_stages"), [(2, 1, 0), (2, 0, 0), (2, 0, 1), (2, 0, 2), (3, 1, 0), (3, 0, 1)]
+)
+def test_super_resolution_shapes_and_affine(spatial_dims, padding, padded_stages):
     shapes = [[8, 9], [12, 14]] if spatial_dims == 2 else [[8, 9, 7], [12, 14, 10]]
-    generator = tiny_generator(spatial_dims, shapes, padding)
+    generator = tiny_generator(spatial_dims, shapes, padding, padded_stages)
     with torch.no_grad():
         torch.manual_seed(1)
         out = super_resolve(generator, 2.0, num_samples=2)
@@ -416,3 +420,24 @@ def test_a_user_sees_one_sentence_for_a_refusal(trained, tmp_path):
     for extra, phrase in cases:
         assert_bad_input(run_bundle_process(*common, *extra), phrase)
     assert not (tmp_path / "out").exists()
+
+
+def test_padded_stages_travel_from_training_to_inference(tmp_path):
+    """``--padding 0 --padded_stages 2 --discriminator_padding 1``: the model file records the generator's geometry
+    and inference builds the same mixed generator (two 'same' stages, then one fed context); the checkpoint records
+    the critic's, which fine-tuning rebuilds ('same', no margin)."""
+    from monai.bundle import ConfigParser
+
+    from medgan.consingan_fine_tune import find_training_checkpoint, read_training_run, training_critic
+
+    bundle, _ = train_tiny_consingan(tmp_path, 2, padding=0, padded_stages=2, discriminator_padding=1)
+    settings = json.loads((bundle / "models" / "model_settings.json").read_text())["settings"]
+    assert (settings["padding"], settings["padded_stages"]) == (0, 2)
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(bundle), "ckpt_path": str(bundle / "models" / "model.pt")})
+    network = parser.get_parsed_content("network")
+    assert [network.stage_margin(stage) for stage in range(network.num_stages)] == [0, 0, 2]
+    critic_state, run = read_training_run(find_training_checkpoint(bundle / "models" / "model.pt", None), network)
+    assert run["discriminator_padding"] == 1 and training_critic(run, critic_state).margin == 0
+    assert infer(bundle, tmp_path / "samples") == {"sample_0000.png", "sample_0001.png", "samples.png"}

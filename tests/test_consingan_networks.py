@@ -325,6 +325,68 @@ def test_unpadded_critic_never_sees_zero_padding(spatial_dims, shape):
     assert padded.margin == 0 and not torch.allclose(padded(x[crop]), padded(x)[crop])
 
 
+# ------------------------------------------------------------------ padded_stages: 'same' coarse, context fine
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_all_padded_stages_is_the_same_padding_generator(spatial_dims):
+    """``padding 0`` with every stage padded is the 'same' generator: same modules, same state dict, same outputs."""
+    stages = len(STAGE_SHAPES[spatial_dims])
+    same = seeded(make_generator, spatial_dims, num_stages=stages, cbam=False)
+    mixed = make_generator(spatial_dims, num_stages=stages, cbam=False, padding=0, padded_stages=stages)
+    mixed.load_state_dict(same.state_dict())
+    assert [mixed.stage_margin(k) for k in range(stages)] == [0] * stages
+    z = coarsest_noise(same)
+    torch.testing.assert_close(seeded(mixed, z), seeded(same, z))
+    torch.testing.assert_close(mixed.reconstruct(), same.reconstruct())
+
+
+def test_padded_stages_by_hand():
+    """Two 'same' stages, then one fed context: the data flow written out with the generator's own modules."""
+    from medgan.layers.resize import resize
+
+    generator = _unpadded(2, 3, padded_stages=2).eval()
+    assert [generator.stage_margin(k) for k in range(3)] == [0, 0, 3]
+    assert [conv.conv.padding for conv in generator.body[1][:3]] == [(1, 1)] * 3
+    assert [conv.conv.padding for conv in generator.body[2][:3]] == [(0, 0)] * 3
+    with torch.no_grad():
+        generator.noise_amps.copy_(torch.tensor([1.0, 0.3, 0.2, 1.0]))
+    shapes = [list(shape) for shape in STAGE_SHAPES[2]]
+    z = coarsest_noise(generator, batch=1)
+    noise = [None] + [torch.randn(1, *generator.noise_shape(k)) for k in (1, 2)]
+    assert list(noise[1].shape[2:]) == shapes[1] and list(noise[2].shape[2:]) == [size + 6 for size in shapes[2]]
+    x = generator.body[0](generator.head(z))  # 'same' head and stage 0: no enlargement, no zero margin
+    x = generator.body[1](resize(x, shapes[1]) + noise[1] * 0.3) + resize(x, shapes[1])
+    context = resize(x, [size + 6 for size in shapes[2]])
+    x = generator.body[2](context + noise[2] * 0.2) + resize(x, shapes[2])
+    expected = generator.tail(torch.nn.functional.pad(x, [1] * 4))
+    torch.testing.assert_close(generator.generate(z, noise=noise), expected)
+    torch.testing.assert_close(seeded(torch.jit.script(generator), z), seeded(generator, z))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_the_first_context_stage_starts_as_a_copy_of_the_last_padded_one(spatial_dims):
+    from medgan.engines.performance import CHANNELS_LAST, to_channels_last
+
+    generator = _unpadded(spatial_dims, 1, padded_stages=1)
+    to_channels_last(generator)  # what the trainer did before the stage grew: the copy keeps it
+    stage = generator.add_stage()
+    assert stage[0].conv.weight.is_contiguous(memory_format=CHANNELS_LAST[spatial_dims + 2])
+    assert all(p.requires_grad for p in stage.parameters())
+    for before, after in zip(generator.body[0].state_dict().values(), stage.state_dict().values(), strict=True):
+        torch.testing.assert_close(after, before)
+    assert stage[0].conv.padding == (0,) * spatial_dims and generator.body[0][0].conv.padding == (1,) * spatial_dims
+    shapes = STAGE_SHAPES[spatial_dims]
+    assert generator(coarsest_noise(generator)).shape == (2, 1, *shapes[1])
+    rebuilt = _unpadded(spatial_dims, 2, padded_stages=1)
+    rebuilt.load_state_dict(generator.state_dict())
+    z = coarsest_noise(generator)
+    torch.testing.assert_close(seeded(rebuilt, z), seeded(generator, z))
+
+
+def test_padded_stages_beyond_the_plan_are_refused():
+    with pytest.raises(BadInputError, match="padded_stages 5 is outside 0..4"):
+        make_generator(padding=0, padded_stages=5)
+
+
 def test_padding_wider_than_the_kernel_is_refused():
     with pytest.raises(BadInputError, match="padding 2 is outside 0..1"):
         make_generator(padding=2)

@@ -43,9 +43,10 @@ UNREADABLE = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingErro
 logger = logging.getLogger(__name__)
 
 
-SETTINGS_BEFORE_THEIR_KEY = {"reuse_fakes": False, "cbam_variant": "sequential"}
-"""What runs did before a setting had a key (the checkpoints of medgan 2026-12-06 and earlier lack these keys): a
-resumed run is checked against these values, so an older run does not resume under a new default."""
+SETTINGS_BEFORE_THEIR_KEY = {"reuse_fakes": False, "cbam_variant": "sequential", "padded_stages": 0}
+"""What runs did before a setting had a key (checkpoints of medgan 2026-12-06 and earlier lack the first two,
+those before ``padded_stages`` on 2026-12-07 the third): a resumed run is checked against these values, so an older
+run does not resume under a new default."""
 
 
 class RunSettings:

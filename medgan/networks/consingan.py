@@ -91,6 +91,10 @@ class ConSinGANGenerator(nn.Module):
       the layout, more diverse samples: benchmarks/README.md). Intermediate paddings shrink each conv by
       ``kernel_size // 2 - padding`` per side in the same way.
 
+    ``padded_stages`` mixes the two: the ``padded_stages`` coarsest stages zero-pad ('same', so they know where the
+    image edge is and lay the anatomy out where it was) and the finer ones use ``padding`` with context (they refine
+    texture without knowing the position). With ``padding = kernel_size // 2`` it changes nothing.
+
     Everything needed to generate is a buffer, so the state dict is self-contained:
 
     - ``stage_shapes`` (LongTensor [num_total_stages, spatial_dims]): the spatial shape of every planned stage;
@@ -109,6 +113,8 @@ class ConSinGANGenerator(nn.Module):
         kernel_size: conv kernel side (``ker_size``).
         padding: conv padding, 0 (the reference: context instead of zero padding, see above) to
             ``kernel_size // 2`` (every conv keeps the shape).
+        padded_stages: number of coarsest stages whose convs zero-pad ('same') whatever ``padding`` is, 0 (every
+            stage uses ``padding``) to the number of planned stages.
         batch_norm: BatchNorm in the generator's conv blocks (``batch_norm``, off by default in ConSinGAN).
         cbam: append CBAM to every stage.
         lrelu_alpha: LeakyReLU negative slope.
@@ -140,6 +146,7 @@ class ConSinGANGenerator(nn.Module):
         cbam_kernel_size: int = 7,
         cbam_variant: str = "sequential",
         gradient_checkpointing: bool = False,
+        padded_stages: int = 0,
     ) -> None:
         super().__init__()
         if not stage_shapes or any(len(shape) != spatial_dims for shape in stage_shapes):
@@ -156,18 +163,28 @@ class ConSinGANGenerator(nn.Module):
                 f"padding {padding} is outside 0..{kernel_size // 2} for kernel_size {kernel_size}; pass 0 (the "
                 f"reference's unpadded convs) or {kernel_size // 2} (shape-keeping convs)."
             )
+        if not 0 <= padded_stages <= len(stage_shapes):
+            raise BadInputError(
+                f"padded_stages {padded_stages} is outside 0..{len(stage_shapes)}, the planned stages; pass a value "
+                "in range (0: every stage uses padding)."
+            )
         self.spatial_dims = spatial_dims
         self.out_channels = out_channels
         self.num_features = num_features
         self.gradient_checkpointing = gradient_checkpointing
+        self.padded_stages = padded_stages if padding < kernel_size // 2 else 0
         self.edge = kernel_size // 2 - padding
-        self.margin = num_layers * self.edge
+        self.margin = num_layers * self.edge  # of every stage from padded_stages on (stage_margin)
+        self.head_edge = 0 if self.padded_stages else self.edge  # a padded stage 0 takes 'same' head features
+        self._stage_paddings = (kernel_size // 2, padding)  # before and from padded_stages
 
-        def block(channels_in: int) -> Convolution:
-            return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
+        def block(channels_in: int, block_padding: int) -> Convolution:
+            return _conv_block(
+                spatial_dims, channels_in, num_features, kernel_size, block_padding, batch_norm, lrelu_alpha
+            )
 
-        self.head = block(out_channels)
-        first_stage = nn.Sequential(*[block(num_features) for _ in range(num_layers)])
+        self.head = block(out_channels, kernel_size // 2 - self.head_edge)
+        first_stage = nn.Sequential(*[block(num_features, self._stage_padding(0)) for _ in range(num_layers)])
         if cbam:
             first_stage.append(CBAM(spatial_dims, num_features, cbam_reduction_ratio, cbam_kernel_size, cbam_variant))
         self.body = nn.ModuleList([first_stage])
@@ -177,7 +194,7 @@ class ConSinGANGenerator(nn.Module):
         )
         self.apply(partial(gan_weights_init, zero_conv_bias=False))  # reference weights_init
         for _ in range(num_stages - 1):
-            self.body.append(copy.deepcopy(self.body[-1]))
+            self.body.append(self._copy_stage(len(self.body)))
 
         shapes = torch.tensor([list(shape) for shape in stage_shapes], dtype=torch.long)
         seed = int(torch.randint(SEED_BOUND, ()).item())
@@ -209,10 +226,30 @@ class ConSinGANGenerator(nn.Module):
             raise BadInputError(
                 f"All {self.num_total_stages} planned stages are built; plan more stage_shapes to add another stage."
             )
-        stage = copy.deepcopy(self.body[-1])
+        stage = self._copy_stage(self.num_stages)
         stage.requires_grad_(True)
         self.body.append(stage)
         return stage
+
+    def stage_margin(self, stage: int) -> int:
+        """Context margin of stage ``stage``'s input on every side: 0 for a zero-padding stage, else ``margin``."""
+        return 0 if stage < self.padded_stages else self.margin
+
+    def _stage_padding(self, stage: int) -> int:
+        """Conv padding of stage ``stage``'s blocks: 'same' before ``padded_stages``, else ``padding``."""
+        return self._stage_paddings[0] if stage < self.padded_stages else self._stage_paddings[1]
+
+    def _copy_stage(self, stage: int) -> nn.Module:
+        """Stage ``stage`` initialised as a copy of the current finest one (reference ``init_next_stage``); the
+        first stage past ``padded_stages`` keeps the weights with unpadded convs (a copy also keeps the weights'
+        memory format and the forward hooks of :func:`medgan.engines.performance.fast_cpu_conv3d`)."""
+        copied = copy.deepcopy(self.body[-1])
+        padding = self._stage_padding(stage)
+        if padding != self._stage_padding(stage - 1):
+            for block in copied:
+                if isinstance(block, Convolution):
+                    block.conv.padding = (padding,) * self.spatial_dims
+        return copied
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Generate at the finest built stage from the coarsest noise ``z``; noise of later stages is drawn here.
@@ -246,7 +283,7 @@ class ConSinGANGenerator(nn.Module):
         """One sample's noise map at ``stage`` >= 1: ``[num_features, *(shape + 2 * margin)]`` (the stage's shape,
         from ``stage_shapes`` or the buffer, enlarged by the context margin of ``padding = 0``)."""
         shapes = self._stage_shape_list() if stage_shapes is None else stage_shapes
-        return [self.num_features] + [size + 2 * self.margin for size in shapes[stage]]
+        return [self.num_features] + [size + 2 * self.stage_margin(stage) for size in shapes[stage]]
 
     def _pad(self, x: torch.Tensor, width: int) -> torch.Tensor:
         """Zero-pad every spatial side of ``x`` by ``width`` (nothing for 0)."""
@@ -262,7 +299,7 @@ class ConSinGANGenerator(nn.Module):
 
     def _head(self, image: torch.Tensor) -> torch.Tensor:
         """(B, out_channels, *s) -> (B, num_features, *s)."""
-        return self.head(self._pad(image, self.edge))
+        return self.head(self._pad(image, self.head_edge))
 
     def _tail(self, features: torch.Tensor) -> torch.Tensor:
         """(B, num_features, *s) -> (B, out_channels, *s) in [-1, 1]."""
@@ -293,14 +330,14 @@ class ConSinGANGenerator(nn.Module):
         checkpointing = self.gradient_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting()
         for stage, block in enumerate(self.body):
             if stage == 0 and start_stage == 0:
-                if self.margin > 0:  # the reference's generation mode: upsampled by edge, zero-padded to the margin
+                if self.stage_margin(0) > 0:  # the reference's generation mode: upsampled by edge, zero-padded
                     enlarged = resize(features, [size + 2 * self.edge for size in shapes[0]])
                     features = self._pad(enlarged, self.margin - self.edge)
                 features = self._checkpointed_stage(stage, features) if checkpointing else block(features)
             elif start_stage <= stage < last:
                 upsampled = resize(features, shapes[stage])
                 stage_input = upsampled
-                if self.margin > 0:
+                if self.stage_margin(stage) > 0:
                     stage_input = resize(features, [size + 2 * self.margin for size in shapes[stage]])
                 if add_noise:
                     stage_noise = noise[stage]
