@@ -145,3 +145,24 @@ def test_a_bad_size_is_refused_before_anything_runs(argument, sentence, tmp_path
         harness.parse_arguments()
     assert sentence in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_knob_figure_reads_the_harness_json(tmp_path):
+    import consingan_knob as knob
+
+    results = {"images": {
+        "mni_axial": {"runs": {"reference": {"metrics": {"patch_swd_x1e3": 42.0, "singan_diversity": 0.21}},
+                               "medgan-nocbam": {"metrics": {"patch_swd_x1e3": 33.2, "singan_diversity": 0.164}}}},
+        "mni_sagittal": {"runs": {"medgan-nocbam": {"metrics": {"patch_swd_x1e3": 57.4, "singan_diversity": 0.145}}}},
+    }}  # fmt: skip
+    path = tmp_path / "consingan_reference.json"
+    path.write_text(json.dumps(results))
+    runs = [knob.parse_run(f"reference={path}:reference"), knob.parse_run(f"mixed={path}")]
+    assert runs[1] == ("mixed", path, "medgan-nocbam")
+    per_image = knob.points(runs)
+    assert per_image == {"mni_axial": [("reference", 42.0, 0.21, True), ("mixed", 33.2, 0.164, False)],
+                         "mni_sagittal": [("mixed", 57.4, 0.145, False)]}  # fmt: skip
+    knob.plot(per_image, tmp_path / "knob.png")
+    assert Image.open(tmp_path / "knob.png").size[0] > Image.open(tmp_path / "knob.png").size[1]  # two panels
+    with pytest.raises(Exception, match="is not LABEL=JSON"):
+        knob.parse_run("no-label")
