@@ -67,7 +67,8 @@ def budget(bundle: str, kimg: float, num_train: int, batch_size: int) -> dict:
         stages = 5  # 4, 8, 16, 32, 64 px
         return {"images_per_stage": max(images // stages, batch_size), "images_per_stage_per_resolution": {},
                 "batch_size_per_resolution": {}, "save_every_iterations": 0, "sample_every_iterations": 0}  # fmt: skip
-    return {"max_epochs": max(1, round(images / num_train)), "save_every": 10**6, "sample_every": 10**6}
+    per_epoch = max(batch_size, num_train // batch_size * batch_size)  # the loader drops the last partial batch
+    return {"max_epochs": max(1, round(images / per_epoch)), "save_every": 10**6, "sample_every": 10**6}
 
 
 def run(command: list[str], log: Path) -> float:

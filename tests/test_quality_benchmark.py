@@ -1,0 +1,19 @@
+"""The budget of ``benchmarks/quality.py``: ``--kimg`` thousand real images whatever the batch and data set size."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import quality  # noqa: E402
+
+
+def test_epochs_count_the_images_the_loader_gives():
+    # 40 slices in batches of 16: the loader drops the last 8, so an epoch shows 32 images and 60 kimg is 1875 epochs
+    assert quality.budget("stylegan2", 60, 40, 16)["max_epochs"] == 1875
+    assert quality.budget("dcgan", 8, 64, 16)["max_epochs"] == 125  # no partial batch: 64 per epoch
+    assert quality.budget("dcgan", 0.001, 40, 16)["max_epochs"] == 1
+
+
+def test_progressive_bundles_get_images_per_stage():
+    assert quality.budget("pggan", 10, 40, 16)["images_per_stage"] == 2000  # five resolutions, 4 to 64 px
