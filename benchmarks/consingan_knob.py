@@ -49,7 +49,7 @@ def plot(per_image: dict, out: Path) -> None:
     for axis, (image, entries) in zip(axes[0], sorted(per_image.items()), strict=True):
         for label, swd, diversity, reference in entries:
             if reference:  # closer and more diverse than the reference: the target
-                axis.fill_between([0, swd], diversity, 1e3, color="seagreen", alpha=0.12, label="beats the reference")
+                axis.fill_between([0, swd], diversity, 1e3, color="seagreen", alpha=0.12)
             axis.scatter(swd, diversity, marker="*" if reference else "o", s=160 if reference else 50,
                          color="crimson" if reference else "steelblue")  # fmt: skip
             axis.annotate(label, (swd, diversity), textcoords="offset points", xytext=(5, 4), fontsize=8)

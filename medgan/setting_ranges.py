@@ -294,6 +294,14 @@ RULES = (
         ),
     ),
     Rule(
+        ("padded_stages", "padding", "kernel_size"),
+        lambda c: c["padded_stages"] == 0 or c["padding"] < c["kernel_size"] // 2,
+        lambda c: (
+            f"--padded_stages {c['padded_stages']} changes nothing with --padding {c['padding']} (every stage "
+            "already zero-pads); add --padding 0 (the finer stages then take context) or leave --padded_stages at 0."
+        ),
+    ),
+    Rule(
         ("padded_stages", "num_scales"),
         lambda c: c["padded_stages"] <= c["num_scales"],
         lambda c: (

@@ -100,6 +100,7 @@ def test_ranges_by_hand():
      ({"kernel_size": 5, "padding": 3}, "use --padding 2"),
      ({"active_scales": 4, "num_scales": 3}, "--active_scales 4 is above --num_scales 3"),
      ({"padded_stages": 7, "num_scales": 6}, "--padded_stages 7 is above --num_scales 6"),
+     ({"padded_stages": 2, "padding": 1, "kernel_size": 3}, "--padded_stages 2 changes nothing with --padding 1"),
      ({"kernel_size": 3, "discriminator_padding": 2}, "--discriminator_padding 2 is wider than --kernel_size 3"),
      ({"batch_size": 6, "minibatch_group_size": 4}, "--batch_size 6 is not a multiple of --minibatch_group_size 4")],
 )  # fmt: skip
@@ -109,6 +110,8 @@ def test_settings_that_contradict_each_other_are_one_sentence(config, sentence):
     check_rules({"batch_size": 2, "minibatch_group_size": 4, "kernel_size": 5, "padding": 2})
     check_rules({"kernel_size": 3, "padding": 0})  # the reference's unpadded convs
     check_rules({"kernel_size": 3, "discriminator_padding": None})  # as --padding
+    check_rules({"padded_stages": 0, "padding": 1, "kernel_size": 3})  # the default
+    check_rules({"padded_stages": 3, "padding": 0, "kernel_size": 3})
     check_rules({"kernel_size": 5, "padding": 1})
 
 

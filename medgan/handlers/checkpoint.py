@@ -43,9 +43,14 @@ UNREADABLE = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingErro
 logger = logging.getLogger(__name__)
 
 
-SETTINGS_BEFORE_THEIR_KEY = {"reuse_fakes": False, "cbam_variant": "sequential", "padded_stages": 0}
+SETTINGS_BEFORE_THEIR_KEY = {
+    "reuse_fakes": False,
+    "cbam_variant": "sequential",
+    "padded_stages": 0,
+    "discriminator_padding": None,
+}
 """What runs did before a setting had a key (checkpoints of medgan 2026-12-06 and earlier lack the first two,
-those before ``padded_stages`` on 2026-12-07 the third): a resumed run is checked against these values, so an older
+those from before the afternoon of 2026-12-07 the last two): a resumed run is checked against these values, so an older
 run does not resume under a new default."""
 
 

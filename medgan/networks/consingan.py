@@ -501,8 +501,9 @@ def check_critic_fits(stage_shapes: Sequence[Sequence[int]], margin: int) -> Non
     if min(coarsest) <= 2 * margin:
         raise BadInputError(
             f"the coarsest stage {coarsest} is too small for the critic's unpadded convs, which take {margin} voxels "
-            f"off every side (--padding 0); raise --min_size above {2 * margin} (an axis shorter than --min_size "
-            "keeps its size) or use --padding with kernel_size // 2."
+            f"off every side (--padding 0 or --discriminator_padding 0); raise --min_size above {2 * margin} (an axis "
+            "shorter than --min_size keeps its size) or give the critic 'same' padding (--discriminator_padding with "
+            "kernel_size // 2)."
         )
 
 
