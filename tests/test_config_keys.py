@@ -4,7 +4,10 @@ booleans and numbers given as words (as ``fire`` passes ``--cbam false``) mean w
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
+import re
 import sys
 
 import pytest
@@ -13,6 +16,7 @@ from monai.bundle import run as run_bundle
 
 from medgan.config_keys import REMOVED, RENAMED, checked_value
 from medgan.errors import BadInputError, find_bad_input
+from medgan.handlers import ResumableCheckpoint
 
 BUNDLES = ("consingan", "dcgan", "pggan", "sngan", "stylegan", "stylegan2")
 TINY_CONSINGAN = {"spatial_dims": 2, "num_scales": 3, "max_size": 16, "min_size": 8, "iterations_per_stage": 2,
@@ -189,3 +193,39 @@ def test_cbam_variant_travels_with_the_model(tmp_path):
     sentence = refusal(run_id="training", config_file=str(bundle / "configs" / "train.json"), image=str(image),
                        output_dir=str(tmp_path / "other"), cbam_variant="woo", **TINY_CONSINGAN)  # fmt: skip
     assert sentence.startswith("--cbam_variant must be one of sequential, residual, not 'woo'")
+
+
+def finished_hint(name: str) -> str:
+    """What a rerun of a finished ``name`` run logs after "already finished <n> epochs;"."""
+    config = json.loads((REPO_ROOT / "bundles" / name / "configs" / "train.json").read_text())
+    handlers = [h for h in config["train"]["handlers"] if isinstance(h, dict)]
+    (handler,) = [h for h in handlers if h["_target_"].endswith("ResumableCheckpoint")]
+    default = inspect.signature(ResumableCheckpoint).parameters["finished_hint"].default
+    return handler.get("finished_hint", default)
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_a_finished_run_names_only_keys_of_its_bundle(name):
+    """A rerun of a finished run says how to go on: with a key the bundle has (ConSinGAN, PGGAN and StyleGAN have no
+    ``max_epochs``; their length is a run setting, so they need a new --output_dir)."""
+    keys = json.loads((REPO_ROOT / "bundles" / name / "configs" / "train.json").read_text())
+    named = re.findall(r"--(\w+)", finished_hint(name))
+    assert named, finished_hint(name)
+    assert [key for key in named if key not in keys] == []
+    assert ("max_epochs" in keys) == ("--max_epochs" in finished_hint(name))
+
+
+def test_rerunning_a_finished_consingan_run_says_it_is_final(tmp_path, caplog):
+    bundle = bundle_copy("consingan", tmp_path)
+    image = write_pngs(tmp_path / "image", 1, shape=(20, 24)) / "image_00_L.png"
+    train = {"run_id": "training", "config_file": str(bundle / "configs" / "train.json"),
+             "output_dir": str(tmp_path / "run"), "image": str(image), **TINY_CONSINGAN,
+             "logging_file": False}  # the bundle's logging.conf would disable loggers created before it  # fmt: skip
+    run_bundle(**train)
+    model = (tmp_path / "run" / "model.pt").read_bytes()
+    with caplog.at_level(logging.INFO, logger="medgan.handlers.checkpoint"):
+        run_bundle(**train)
+    (message,) = [r.getMessage() for r in caplog.records if "already finished" in r.getMessage()]
+    assert message.endswith("already finished 3 epochs; " + finished_hint("consingan"))
+    assert "max_epochs" not in message
+    assert (tmp_path / "run" / "model.pt").read_bytes() == model

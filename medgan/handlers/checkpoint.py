@@ -151,6 +151,10 @@ class ResumableCheckpoint:
         rank: only rank 0 writes (all ranks resume).
         save_every_iterations: also save every this many iterations (0: only at epoch ends), for long epochs such
             as ConSinGAN's stages.
+        finished_hint: what the log tells a user who reruns a finished run, after "<checkpoint> already finished
+            <n> epochs;": the key that trains further where the bundle has one (``max_epochs``), else that a new
+            run needs a new ``--output_dir`` (ConSinGAN's stages and the progressive schedules are run settings,
+            so a changed value is refused rather than extending the run).
     """
 
     def __init__(
@@ -165,8 +169,10 @@ class ResumableCheckpoint:
         n_saved: int = 2,
         rank: int = 0,
         save_every_iterations: int = 0,
+        finished_hint: str = "raise --max_epochs to train further.",
     ) -> None:
         self.ckpt_dir = ckpt_dir
+        self.finished_hint = finished_hint
         run_settings.ckpt_dir = ckpt_dir
         self.run_settings = run_settings
         self.save_dict = {**save_dict, "run_settings": run_settings, "random_state": RandomState()}
@@ -271,7 +277,7 @@ class ResumableCheckpoint:
         saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in checkpoint_files(self.ckpt_dir)]
         self._checkpoint.load_state_dict({"_saved": saved})
         if engine.state.epoch >= configured_max_epochs:
-            logger.info(f"{latest} already finished {engine.state.epoch} epochs; raise --max_epochs to train further.")
+            logger.info(f"{latest} already finished {engine.state.epoch} epochs; {self.finished_hint}")
         else:
             logger.info(f"resumed from {latest} at epoch {engine.state.epoch}, iteration {engine.state.iteration}.")
 
