@@ -220,7 +220,7 @@ def test_rerunning_a_finished_consingan_run_says_it_is_final(tmp_path, caplog):
     image = write_pngs(tmp_path / "image", 1, shape=(20, 24)) / "image_00_L.png"
     train = {"run_id": "training", "config_file": str(bundle / "configs" / "train.json"),
              "output_dir": str(tmp_path / "run"), "image": str(image), **TINY_CONSINGAN,
-             "logging_file": False}  # the bundle's logging.conf would disable loggers created before it  # fmt: skip
+             "logging_file": False}  # its logging.conf replaces caplog's handler  # fmt: skip
     run_bundle(**train)
     model = (tmp_path / "run" / "model.pt").read_bytes()
     with caplog.at_level(logging.INFO, logger="medgan.handlers.checkpoint"):
