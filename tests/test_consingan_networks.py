@@ -4,6 +4,7 @@ import io
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from medgan.engines.consingan_stages import freeze_inactive_stages, stage_parameter_groups
 from medgan.errors import BadInputError
@@ -52,6 +53,56 @@ def test_output_shape_at_every_built_stage(spatial_dims):
 def test_multichannel_and_batch_norm():
     generator = make_generator(out_channels=3, batch_norm=True, cbam=False, num_stages=2)
     assert generator(torch.randn(2, 3, 8, 9)).shape == (2, 3, 10, 12)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_batch_norm_is_the_reference_batch_norm_of_each_sample_alone(spatial_dims):
+    """The reference never calls eval(): its BatchNorm normalises every pass (one image) with that pass's own
+    statistics. Written out with ``F.batch_norm`` in training mode, one sample at a time; the same in eval mode,
+    and a sample does not depend on the rest of its batch."""
+    torch.manual_seed(0)
+    generator = make_generator(spatial_dims, num_stages=2, batch_norm=True, cbam=False)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))  # weights and biases of the norms away from 1 and 0
+    block = generator.body[1][0]
+    x = torch.randn(3, FEATURES, *STAGE_SHAPES[spatial_dims][1])
+
+    def by_hand(sample):
+        norm = block.adn.N
+        normed = F.batch_norm(block.conv(sample), None, None, norm.weight, norm.bias, training=True, eps=norm.eps)
+        return F.leaky_relu(normed, 0.05)
+
+    expected = torch.cat([by_hand(x[i : i + 1]) for i in range(3)])
+    for mode in (True, False):
+        block.train(mode)
+        torch.testing.assert_close(block(x.clone()), expected)
+    z = coarsest_noise(generator, batch=3)
+    others = torch.cat([z[:1], 5 * coarsest_noise(generator, batch=2)])  # the same first sample, other company
+    first = [seeded(generator.eval(), batch)[0] for batch in (z, others)]  # seeded: the same stage noise
+    torch.testing.assert_close(first[0], first[1])
+    torch.testing.assert_close(generator.train().reconstruct(), generator.eval().reconstruct())
+
+
+@pytest.mark.parametrize("network", ["generator", "discriminator"])
+def test_older_files_with_running_statistics_load(network):
+    """Model files and checkpoints of medgan until 2026-12-07 hold running statistics for the norm layers."""
+    torch.manual_seed(0)
+    build = {
+        "generator": lambda: make_generator(num_stages=2, batch_norm=True),
+        "discriminator": lambda: ConSinGANDiscriminator(2, num_features=FEATURES, batch_norm=True),
+    }[network]
+    source, target = build(), build()
+    older = dict(source.state_dict())
+    norms = [key[: -len(".weight")] for key in older if key.endswith("adn.N.weight")]
+    assert norms
+    for norm in norms:
+        older |= {f"{norm}.running_mean": torch.zeros(FEATURES), f"{norm}.running_var": torch.ones(FEATURES),
+                  f"{norm}.num_batches_tracked": torch.tensor(5)}  # fmt: skip
+    wrapped = torch.nn.ModuleDict({"net": target})  # the hook also finds them under a prefix
+    wrapped.load_state_dict({f"net.{key}": value for key, value in older.items()})
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key
 
 
 def test_buffers_describe_the_plan():

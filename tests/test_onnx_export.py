@@ -70,6 +70,7 @@ CASES = {
     "consingan_3d": Case("consingan", {**CONSINGAN, "spatial_dims": 3, "stage_shapes": [[6, 6, 6], [8, 7, 6]],
                                        "image_shape": [8, 7, 6], "num_stages": 2}, (1, 8, 7, 6), 1),
     "consingan_unpadded": Case("consingan", {**CONSINGAN, "padding": 0}, (1, 16, 14), 2),  # noise with the margin
+    "consingan_batch_norm": Case("consingan", {**CONSINGAN, "generator_batch_norm": True}, (1, 16, 14), 2),
 }  # fmt: skip
 TORCH_EXPORT = {"dcgan", "sngan", "stylegan2", "stylegan2_3d"}  # the slow ones
 

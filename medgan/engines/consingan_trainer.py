@@ -21,8 +21,7 @@ coarsest real image (the reference's ``z_opt = reals[0]`` in generation mode) wi
 
 Frozen stages cannot change within a stage, so with ``cache_frozen_stages`` the reconstruction path's features
 after them are computed once per stage (not once per iteration) and the reconstruction runs only the trained
-stages; same numbers (the cache is off when the generator has batch norm, whose running statistics would then miss
-updates).
+stages; same numbers (the generator's batch norm keeps no running statistics that the cache could skip).
 
 ``separate_critic_backward`` back-propagates the critic's three loss terms (real scores, fake scores, gradient
 penalty) one at a time instead of their sum, so only one term's graph is held at a time: the critic's peak memory
@@ -42,7 +41,6 @@ import torch
 import torch.nn.functional as F
 from ignite.engine import Events
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim import Optimizer
 
 from medgan.engines.adversarial_trainer import AdversarialTrainer, unwrap
@@ -267,10 +265,9 @@ class ConSinGANTrainer(AdversarialTrainer):
 
     def reconstruct(self) -> torch.Tensor:
         """The generator's reconstruction (1, C, *finest shape); the frozen stages' part comes from a per-stage cache
-        when ``cache_frozen_stages`` is set and the generator has no batch norm."""
+        when ``cache_frozen_stages`` is set."""
         frozen = self.num_frozen_stages
-        has_batch_norm = any(isinstance(module, _BatchNorm) for module in self.network.modules())
-        if not self.cache_frozen_stages or frozen == 0 or has_batch_norm:
+        if not self.cache_frozen_stages or frozen == 0:
             return self.network.reconstruct()
         if self._frozen_reconstruction is None:
             with torch.no_grad():

@@ -50,7 +50,15 @@ def _conv_block(
     batch_norm: bool,
     lrelu_alpha: float,
 ) -> Convolution:
-    """ConSinGAN's ``ConvBlock``: conv (stride 1), optional BatchNorm, LeakyReLU. (B, in, *s) -> (B, out, *s')."""
+    """ConSinGAN's ``ConvBlock``: conv (stride 1), optional batch norm, LeakyReLU. (B, in, *s) -> (B, out, *s').
+
+    The batch norm is the reference's as it runs: the reference never calls ``eval()``, so its ``BatchNorm`` always
+    normalises with the statistics of the batch it is given, one image (or noise map) at a time. Here each sample is
+    normalised with its own statistics, in training and inference alike (an affine instance norm: the batch norm of
+    a batch of one, with the same ``weight`` and ``bias``). With running statistics, the model file's
+    reconstruction was 70x further from the image than in training (MSE 0.112 against 0.0016, 2D, 4 x 150
+    iterations), because they averaged the reconstruction and the noise passes; and per sample, a sample does not
+    depend on the others in its batch, nor the gradient penalty's per-sample gradients on the rest of the batch."""
     return Convolution(
         spatial_dims,
         in_channels,
@@ -59,8 +67,22 @@ def _conv_block(
         padding=padding,
         adn_ordering="NA",
         act=(Act.LEAKYRELU, {"negative_slope": lrelu_alpha, "inplace": True}),
-        norm=Norm.BATCH if batch_norm else None,
+        norm=(Norm.INSTANCE, {"affine": True}) if batch_norm else None,
     )
+
+
+RUNNING_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+"""Buffers of a batch norm with running statistics, which model files and checkpoints of medgan until 2026-12-07
+hold for ConSinGAN's norm layers."""
+
+
+def _drop_running_statistics(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """``load_state_dict`` pre-hook: an older file's running statistics of the norm layers are dropped (the layers
+    normalise per sample and keep none; ``weight`` and ``bias`` load as they are)."""
+    for name, layer in module.named_modules(prefix=prefix.rstrip(".")):
+        if isinstance(layer, nn.modules.instancenorm._InstanceNorm):
+            for buffer in RUNNING_STATISTICS:
+                state_dict.pop(f"{name}.{buffer}", None)
 
 
 class ConSinGANGenerator(nn.Module):
@@ -115,7 +137,8 @@ class ConSinGANGenerator(nn.Module):
             ``kernel_size // 2`` (every conv keeps the shape).
         padded_stages: number of coarsest stages whose convs zero-pad ('same') whatever ``padding`` is, 0 (every
             stage uses ``padding``) to the number of planned stages.
-        batch_norm: BatchNorm in the generator's conv blocks (``batch_norm``, off by default in ConSinGAN).
+        batch_norm: batch norm in the generator's conv blocks (``batch_norm``, off by default in ConSinGAN), with
+            each sample's own statistics, as the reference's runs (:func:`_conv_block`).
         cbam: append CBAM to every stage.
         lrelu_alpha: LeakyReLU negative slope.
         num_stages: number of stages to build now (``len(body)``), 1 to ``len(stage_shapes)``.
@@ -149,6 +172,7 @@ class ConSinGANGenerator(nn.Module):
         padded_stages: int = 0,
     ) -> None:
         super().__init__()
+        self.register_load_state_dict_pre_hook(_drop_running_statistics)
         if not stage_shapes or any(len(shape) != spatial_dims for shape in stage_shapes):
             raise BadInputError(
                 f"stage_shapes {list(stage_shapes)} must be a non-empty list of {spatial_dims}-D shapes; "
@@ -525,8 +549,8 @@ class ConSinGANDiscriminator(nn.Module):
         kernel_size: conv kernel side.
         padding: conv padding; ``kernel_size // 2`` keeps shapes, 0 is the reference's unpadded critic (every conv
             takes ``kernel_size // 2`` pixels off each side, so no score sees the zero padding of the image edge).
-        batch_norm: BatchNorm in the conv blocks. Off by default, as in the reference (whose ``ConvBlock`` adds
-            BatchNorm to the generator only); batch statistics also break the per-sample gradient penalty.
+        batch_norm: batch norm in the conv blocks, with each sample's own statistics (:func:`_conv_block`). Off
+            by default, as in the reference (whose ``ConvBlock`` adds BatchNorm to the generator only).
         cbam: insert CBAM after the body.
         lrelu_alpha: LeakyReLU negative slope.
         cbam_reduction_ratio: channel reduction of CBAM's MLP.
@@ -554,6 +578,7 @@ class ConSinGANDiscriminator(nn.Module):
         cbam_variant: str = "sequential",
     ) -> None:
         super().__init__()
+        self.register_load_state_dict_pre_hook(_drop_running_statistics)
 
         def block(channels_in: int) -> Convolution:
             return _conv_block(spatial_dims, channels_in, num_features, kernel_size, padding, batch_norm, lrelu_alpha)
