@@ -53,6 +53,48 @@ def test_identity_matrices_leave_their_images_bit_for_bit():
     assert torch.equal(out[[0, 2, 3]], x[[0, 2, 3]]) and not torch.equal(out[1], x[1])
 
 
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_resample_is_warp_bit_for_bit_where_pixels_map_onto_pixels(spatial_dims):
+    x = torch.rand(5, 1, *range(6, 6 + spatial_dims))  # an even and an odd side
+    n = spatial_dims
+    flip = geometry.scaling(torch.tensor([[-1.0] + [1.0] * (n - 1)]))
+    shift = geometry.translation(torch.tensor([[2.0, -1.0] + [3.0] * (n - 2)]))
+    turn = geometry.rotation(torch.tensor([math.pi]), n)  # a half turn keeps every axis's parity
+    fraction = geometry.translation(torch.tensor([[0.5] + [0.0] * (n - 1)]))
+    tilt = geometry.rotation(torch.tensor([0.3]), n)
+    matrices = torch.cat([flip, shift, turn @ flip, fraction, tilt])
+    assert geometry.maps_pixels_to_pixels(matrices, x.shape[2:][::-1]).tolist() == [True] * 3 + [False] * 2
+    assert torch.equal(geometry.resample(x[:3], matrices[:3]), geometry.warp(x[:3], matrices[:3]))
+    mixed = geometry.resample(x, matrices)
+    assert torch.equal(mixed[:3], geometry.warp(x[:3], matrices[:3]))
+    quarter = geometry.rotation(torch.tensor([math.pi / 2]), 2)  # swaps an even and an odd axis: half a pixel off
+    assert geometry.maps_pixels_to_pixels(quarter, (6, 7)).tolist() == [False]
+    assert geometry.maps_pixels_to_pixels(quarter, (6, 8)).tolist() == [True]
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_resample_shifts_a_fine_cosine_by_half_a_pixel_without_blurring_it(spatial_dims):
+    """cos(2 pi f x) at f = 0.3 cycles per pixel, moved half a pixel: bilinear interpolation averages neighbours and
+    scales it by cos(pi f) = cos(0.3 pi) = 0.59; at twice the resolution it arrives whole (the formula)."""
+    size, frequency = 32, 0.3
+    position = torch.arange(size, dtype=torch.float64)
+    shape = [1, 1] + [1] * (spatial_dims - 1) + [size]
+    wave = torch.cos(2 * math.pi * frequency * position).view(shape).expand(1, 1, *[size] * spatial_dims)
+    shift = geometry.translation(torch.tensor([[0.5] + [0.0] * (spatial_dims - 1)], dtype=torch.float64))
+    expected = torch.cos(2 * math.pi * frequency * (position + 0.5)).view(shape)  # output x samples input x + 0.5
+    interior = (Ellipsis, slice(8, -8))
+    bilinear = geometry.warp(wave, shift)[interior]
+    torch.testing.assert_close(bilinear, math.cos(math.pi * frequency) * expected.expand_as(wave)[interior])
+    sharp = geometry.resample(wave, shift)[interior]
+    assert (sharp - expected.expand_as(wave)[interior]).abs().max() < 0.03
+
+
+def test_resample_keeps_a_constant_image_constant_to_its_edges():
+    x = torch.full((2, 1, 9, 12), -0.75)
+    out = geometry.resample(x, geometry.rotation(torch.tensor([0.4, -1.1]), 2))
+    torch.testing.assert_close(out, x)
+
+
 def test_anatomical_flip_names_give_the_loaders_axes():
     assert flip_axes(["left-right"], 2) == (1,) and flip_axes(["left-right", "inferior-superior"], 3) == (0, 2)
     with pytest.raises(ValueError, match="inferior-superior"):

@@ -16,8 +16,10 @@ The pipeline follows the reference's 'bgc' order and strengths, adapted to medic
   with probability 1 - sqrt(1 - p) as in the reference; 3D: about each of the three axes, before and after, each
   with probability 1 - (1 - p)^(1/6)), ``aniso`` (log2-normal std 0.2 per axis, geometric mean 1: the reference's
   (s, 1/s) in n-D), ``fractional_translation`` (normal, std 1/8 of the size per axis). All geometric transforms
-  are composed into one matrix per image and applied once, bilinearly (trilinearly) with reflection at the border
-  (the reference upsamples with a wavelet filter before resampling, to avoid aliasing; not done here);
+  are composed into one matrix per image and applied once, with reflection at the border, by
+  :func:`medgan.augment.geometry.resample`: exactly where the matrix maps pixels onto pixels, otherwise at twice the
+  resolution as the reference (which upsamples with the sym6 wavelet's filter, here a Lanczos-3 filter), since
+  bilinear resampling alone blurs (a half-pixel shift kept 69 % of a slice's gradient energy; 98 % at 2x);
 - intensity: ``brightness`` (add N(0, 0.2^2)), ``contrast`` (log2-normal factor, std 0.5, about the image's mean:
   the reference scales about 0, which for scans in [-1, 1] would move the background), ``gamma`` (medgan's: the
   image mapped to [0, 1] raised to a log2-normal power, std 0.2, and mapped back; not in the reference), ``cutout``
@@ -189,7 +191,7 @@ class AdaptiveAugmentation(Augmentation):
         if float(self.strength) == 0.0:
             return images
         matrix = self.geometric(images.shape[0], images.shape[2:], images.device)
-        return self.intensity(geometry.warp(images, matrix))
+        return self.intensity(geometry.resample(images, matrix))
 
 
 def cutout(images: torch.Tensor, size: float, fill: float) -> torch.Tensor:

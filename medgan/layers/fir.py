@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FIR_TAPS", "FIRFilter", "fir_taps", "upfirdn"]
+__all__ = ["FIR_TAPS", "FIRFilter", "filter_axis", "fir_taps", "upfirdn"]
 
 FIR_TAPS = (1.0, 3.0, 3.0, 1.0)
 """The binomial low-pass filter of StyleGAN2's resampling (``resample_filter=[1,3,3,1]``)."""
@@ -26,7 +26,7 @@ def fir_taps(taps: tuple[float, ...] | list[float] = FIR_TAPS) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
-def _filter_axis(y: torch.Tensor, taps: torch.Tensor, dim: int, down: int) -> torch.Tensor:
+def filter_axis(y: torch.Tensor, taps: torch.Tensor, dim: int, down: int) -> torch.Tensor:
     """Correlate ``y`` with ``taps`` along ``dim`` (no padding) and keep every ``down``-th output sample.
 
     A weighted sum of shifted views: on a CPU this is far faster than a convolution with one input channel.
@@ -68,7 +68,7 @@ def upfirdn(
         if up > 1:
             y = torch.stack([y] + [torch.zeros_like(y)] * (up - 1), dim=dim + 1).flatten(dim, dim + 1)
         y = F.pad(y, [0, 0] * (spatial_dims - 1 - axis) + [pad0, pad1])
-        y = _filter_axis(y, weight, dim, down)
+        y = filter_axis(y, weight, dim, down)
     return y
 
 
