@@ -11,9 +11,9 @@ augmentation, then is evaluated with the bundle's own ``evaluate.json`` (``pytho
 ``--dataset_dir`` the held-out half): patch sliced Wasserstein distance, MMD and intensity-histogram distance of
 its samples to the held-out slices (lower is closer), and the same against the training half (a model that only
 memorised would be much closer to it). ADA's strength may rise from 0 to 1 within a quarter of the budget
-(``--ada_kimg`` = kimg / 4: the reference's 500 kimg is for runs of thousands of kimg). Every run is a separate
-process, one after the other; the table (``quality.md``), the raw figures (``quality.json``) and each run's last
-sample grid go to ``--out``.
+(``--ada_kimg``, by default kimg / 4: the reference's 500 kimg is for runs of thousands of kimg). Every run is a
+separate process, one after the other; the table (``quality.md``), the raw figures (``quality.json``) and each
+run's last sample grid go to ``--out``.
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ def main() -> None:
     parser.add_argument("--bundles", nargs="+", default=["dcgan", "stylegan2"], choices=sorted(SIZES))
     parser.add_argument("--augment", nargs="+", default=["none", "ada", "diffaugment"])
     parser.add_argument("--kimg", type=float, default=8.0, help="thousands of real images per run")
+    parser.add_argument("--ada_kimg", type=float, default=None,
+                        help="ADA's speed: thousands of real images for p to go from 0 to 1 (default: kimg / 4)")
     parser.add_argument("--dataset_dir", default=None, help="images to split (default: the embedded slices)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality")
@@ -118,7 +120,7 @@ def main() -> None:
             if augment != "none":
                 overrides["augment"] = augment
             if augment == "ada":
-                overrides["ada_kimg"] = args.kimg / 4
+                overrides["ada_kimg"] = args.kimg / 4 if args.ada_kimg is None else args.ada_kimg
             config = ROOT / "bundles" / bundle / "configs" / "train.json"
             print(f"training {name} ...", flush=True)
             seconds = run(bundle_run("training", config_file=config, dataset_dir=train_dir, output_dir=run_dir,
