@@ -102,8 +102,12 @@ def main() -> None:
     parser.add_argument("--bundles", nargs="+", default=["dcgan", "stylegan2"], choices=sorted(SIZES))
     parser.add_argument("--augment", nargs="+", default=["none", "ada", "diffaugment"])
     parser.add_argument("--kimg", type=float, default=8.0, help="thousands of real images per run")
-    parser.add_argument("--ada_kimg", type=float, default=None,
-                        help="ADA's speed: thousands of real images for p to go from 0 to 1 (default: kimg / 4)")
+    parser.add_argument(
+        "--ada_kimg",
+        type=float,
+        default=None,
+        help="ADA's speed: thousands of real images for p to go from 0 to 1 (default: kimg / 4)",
+    )
     parser.add_argument("--dataset_dir", default=None, help="images to split (default: the embedded slices)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality")
