@@ -171,9 +171,9 @@ def model_settings(model_file: str | os.PathLike, bundle: str, bundle_root: str 
 
 
 def load_weights(network: torch.nn.Module, model_file: str | os.PathLike, bundle: str) -> torch.nn.Module:
-    """Load the plain state dict at ``model_file`` into ``network`` (``weights_only=True``, strict), with one
-    sentence for a missing file, another file type, the nested layout of medgan before format 1, or weights of
-    another architecture."""
+    """Load the plain state dict at ``model_file`` into ``network`` (``weights_only=True``, strict, through the
+    network's own ``load_state_dict`` and its hooks), with one sentence for a missing file, another file type, the
+    nested layout of medgan before format 1, or weights of another architecture."""
     if not Path(model_file).is_file():
         raise BadInputError(
             f"no model file at {model_file}; train the {bundle} bundle first or set --ckpt_path to its model.pt."
@@ -192,11 +192,15 @@ def load_weights(network: torch.nn.Module, model_file: str | os.PathLike, bundle
                 "resume its training once (the run's checkpoints/ folder) to rewrite it as a plain state dict."
             )
         raise BadInputError(f"{model_file} is not a state dict of tensors; set --ckpt_path to a medgan model.pt.")
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-    if missing or unexpected or wrong_shape:
+    try:
+        network.load_state_dict(state)  # the network's load hooks first (older files' layouts)
+    except RuntimeError as error:
+        expected = network.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong_shape = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+        if not (missing or unexpected or wrong_shape):
+            raise
         what = "; ".join(
             part
             for part in (
@@ -215,8 +219,7 @@ def load_weights(network: torch.nn.Module, model_file: str | os.PathLike, bundle
             f"{model_file} does not fit the {bundle} network built from its settings ({what}); use the "
             f"settings file that came with this model ({settings_file_for(model_file).name}) or the same "
             "settings as its training."
-        )
-    network.load_state_dict(state)
+        ) from error
     return network
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from medgan.engines.consingan_stages import freeze_inactive_stages, stage_parameter_groups
 from medgan.errors import BadInputError
 from medgan.layers.resize import resize_antialiased
+from medgan.model_file import load_weights
 from medgan.networks.consingan import (
     ConSinGANDiscriminator,
     ConSinGANGenerator,
@@ -85,7 +86,7 @@ def test_batch_norm_is_the_reference_batch_norm_of_each_sample_alone(spatial_dim
 
 
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
-def test_older_files_with_running_statistics_load(network):
+def test_older_files_with_running_statistics_load(network, tmp_path):
     """Model files and checkpoints of medgan until 2026-12-07 hold running statistics for the norm layers."""
     torch.manual_seed(0)
     build = {
@@ -103,6 +104,19 @@ def test_older_files_with_running_statistics_load(network):
     wrapped.load_state_dict({f"net.{key}": value for key, value in older.items()})
     for key, value in source.state_dict().items():
         assert torch.equal(target.state_dict()[key], value), key
+    torch.save(older, tmp_path / "model.pt")  # and a model file, as inference and export read it
+    loaded = load_weights(build(), tmp_path / "model.pt", "consingan")
+    for key, value in source.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_a_model_file_of_another_architecture_is_one_sentence(tmp_path):
+    torch.save(make_generator(num_stages=2, batch_norm=True).state_dict(), tmp_path / "model.pt")
+    with pytest.raises(BadInputError) as refused:
+        load_weights(make_generator(num_stages=2, num_features=4), tmp_path / "model.pt", "consingan")
+    sentence = str(refused.value)
+    assert "does not fit the consingan network built from its settings (unexpected body.0.0.adn.N.bias" in sentence
+    assert f"body.0.0.conv.bias is ({FEATURES},) in the file but (4,) in the network" in sentence
 
 
 def test_buffers_describe_the_plan():
