@@ -141,7 +141,8 @@ def resample(images: torch.Tensor, matrices: torch.Tensor, lobes: int = OVERSAMP
     twice the resolution: reflect-padded, upsampled 2x with :func:`interpolation_taps`, warped bilinearly,
     filtered and decimated back. Plain bilinear resampling blurs: on 64x64 brain slices it kept 69 % of the gradient
     energy (mean squared neighbour difference) through a half-pixel shift and 79 % through a 0.3 rad rotation; this
-    keeps 98 % and 92 %. Costs 2^n times the pixels while it warps."""
+    keeps 98 % and 92 %. It costs more: forward and backward with every image moved, one CPU thread, 37 ms against
+    bilinear's 2.5 ms for 16 images of 64x64, 0.48 s against 0.018 s for 4 volumes of 32^3."""
     n = images.ndim - 2
     exact = maps_pixels_to_pixels(matrices, images.shape[2:][::-1])
     if bool(exact.all()):
