@@ -151,10 +151,10 @@ class ResumableCheckpoint:
         rank: only rank 0 writes (all ranks resume).
         save_every_iterations: also save every this many iterations (0: only at epoch ends), for long epochs such
             as ConSinGAN's stages.
-        finished_hint: what the log tells a user who reruns a finished run, after "<checkpoint> already finished
-            <n> epochs;": the key that trains further where the bundle has one (``max_epochs``), else that a new
-            run needs a new ``--output_dir`` (ConSinGAN's stages and the progressive schedules are run settings,
-            so a changed value is refused rather than extending the run).
+        train_further_key: the key a user raises to train a finished run further (``max_epochs``), named when a
+            finished run is rerun; None where the run's length is one of its settings (ConSinGAN's stages, the
+            progressive schedules), which a resume refuses to change: the rerun then says to train into a new
+            ``--output_dir``.
     """
 
     def __init__(
@@ -169,10 +169,10 @@ class ResumableCheckpoint:
         n_saved: int = 2,
         rank: int = 0,
         save_every_iterations: int = 0,
-        finished_hint: str = "raise --max_epochs to train further.",
+        train_further_key: str | None = "max_epochs",
     ) -> None:
         self.ckpt_dir = ckpt_dir
-        self.finished_hint = finished_hint
+        self.train_further_key = train_further_key
         run_settings.ckpt_dir = ckpt_dir
         self.run_settings = run_settings
         self.save_dict = {**save_dict, "run_settings": run_settings, "random_state": RandomState()}
@@ -277,9 +277,19 @@ class ResumableCheckpoint:
         saved = [(int(CHECKPOINT_PATTERN.match(p.name).group(1)), p.name) for p in checkpoint_files(self.ckpt_dir)]
         self._checkpoint.load_state_dict({"_saved": saved})
         if engine.state.epoch >= configured_max_epochs:
-            logger.info(f"{latest} already finished {engine.state.epoch} epochs; {self.finished_hint}")
+            logger.info(f"{latest} already finished {engine.state.epoch} epochs; {self._finished_hint()}")
         else:
             logger.info(f"resumed from {latest} at epoch {engine.state.epoch}, iteration {engine.state.iteration}.")
+
+    def _finished_hint(self) -> str:
+        """How to go on from a finished run (see ``train_further_key``)."""
+        if self.train_further_key is not None:
+            return f"raise --{self.train_further_key} to train further."
+        model = f"{self.model_file} is final" if self.model_file is not None else "the run is final"
+        return (
+            f"{model}: the run's length is one of its settings, which a resume keeps; to train longer or with "
+            "other settings, set --output_dir to a new folder."
+        )
 
     def _objects_in(self, state: Mapping, name: str) -> dict:
         """The objects of ``save_dict`` to load from checkpoint ``state``: an object the checkpoint lacks is skipped
