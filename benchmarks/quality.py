@@ -60,6 +60,9 @@ def split(dataset_dir: str | None, out: Path) -> tuple[Path, Path, int]:
     return folders[0], folders[1], len(slices[0::2])
 
 
+AUGMENTS = ("none", "ada", "diffaugment")
+
+
 def budget(bundle: str, kimg: float, num_train: int, batch_size: int) -> dict:
     """Overrides giving ``kimg`` thousand real images: epochs of the training half, or images per stage."""
     images = int(kimg * 1000)
@@ -97,10 +100,11 @@ def evaluate(bundle: str, model_dir: Path, real_dir: Path, out: Path) -> dict:
     return {name: metrics["metrics"][name]["value"] for name in FIGURES if name in metrics["metrics"]}
 
 
-def main() -> None:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked before anything is written or trained (one sentence from argparse otherwise)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundles", nargs="+", default=["dcgan", "stylegan2"], choices=sorted(SIZES))
-    parser.add_argument("--augment", nargs="+", default=["none", "ada", "diffaugment"])
+    parser.add_argument("--augment", nargs="+", default=list(AUGMENTS), choices=AUGMENTS)
     parser.add_argument("--kimg", type=float, default=8.0, help="thousands of real images per run")
     parser.add_argument(
         "--ada_kimg",
@@ -111,7 +115,16 @@ def main() -> None:
     parser.add_argument("--dataset_dir", default=None, help="images to split (default: the embedded slices)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.kimg <= 0 or (args.ada_kimg is not None and args.ada_kimg <= 0):
+        parser.error("--kimg and --ada_kimg are thousands of images, above 0; pass e.g. --kimg 8")
+    if args.ada_kimg is not None and "ada" not in args.augment:
+        parser.error(f"--ada_kimg sets ADA's speed but --augment is {' '.join(args.augment)}; add ada to --augment")
+    return args
+
+
+def main() -> None:
+    args = parse_arguments()
     args.out.mkdir(parents=True, exist_ok=True)
     train_dir, heldout_dir, num_train = split(args.dataset_dir, args.out)
     rows = []

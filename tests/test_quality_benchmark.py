@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import quality  # noqa: E402
@@ -17,3 +19,15 @@ def test_epochs_count_the_images_the_loader_gives():
 
 def test_progressive_bundles_get_images_per_stage():
     assert quality.budget("pggan", 10, 40, 16)["images_per_stage"] == 2000  # five resolutions, 4 to 64 px
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [(["--kimg", "0"], "above 0"), (["--ada_kimg", "-1"], "above 0"),
+     (["--augment", "none", "--ada_kimg", "15"], "add ada to --augment"), (["--augment", "adaa"], "invalid choice")],
+)  # fmt: skip
+def test_bad_arguments_stop_before_anything_is_written(argv, phrase, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        quality.parse_arguments([*argv, "--out", str(tmp_path / "out")])
+    assert phrase in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
