@@ -3,6 +3,7 @@
     python benchmarks/quality.py                                   # dcgan and stylegan2: none, ada, diffaugment
     python benchmarks/quality.py --bundles dcgan sngan pggan stylegan stylegan2 --kimg 20
     python benchmarks/quality.py --dataset_dir /data/slices        # your own folder, split the same way
+    python benchmarks/quality.py --bundles stylegan2 --augment ada --ada_ops flip integer_translation scale
 
 The images (default: the embedded MNI152 T1's 80 axial slices) are split alternately into training and held-out
 halves, written as ``.npy`` slices under ``<out>/data/{train,heldout}``. Each bundle trains on the training half
@@ -33,6 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # medgan even when not installed
+
+from medgan.augment.ada import ADA_OPS  # noqa: E402
 
 FIGURES = ("sliced_wasserstein_distance", "mmd", "intensity_histogram_distance")
 SHORT = {"sliced_wasserstein_distance": "patch SWD", "mmd": "MMD", "intensity_histogram_distance": "histogram"}
@@ -74,6 +77,18 @@ def budget(bundle: str, kimg: float, num_train: int, batch_size: int) -> dict:
     return {"max_epochs": max(1, round(images / per_epoch)), "save_every": 10**6, "sample_every": 10**6}
 
 
+def run_overrides(bundle: str, augment: str, args: argparse.Namespace, num_train: int) -> dict:
+    """The training command's overrides for one run: the bundle's CPU size, the budget and the augmentation."""
+    overrides = {**SIZES[bundle], **budget(bundle, args.kimg, num_train, SIZES[bundle]["batch_size"])}
+    if augment != "none":
+        overrides["augment"] = augment
+    if augment == "ada":
+        overrides["ada_kimg"] = args.kimg / 4 if args.ada_kimg is None else args.ada_kimg
+        if args.ada_ops is not None:
+            overrides["ada_ops"] = list(args.ada_ops)
+    return overrides
+
+
 def run(command: list[str], log: Path) -> float:
     """Run ``command`` (its output into ``log``); its wall time in seconds. A failure stops the benchmark."""
     started = time.perf_counter()
@@ -112,14 +127,22 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="ADA's speed: thousands of real images for p to go from 0 to 1 (default: kimg / 4)",
     )
+    parser.add_argument(
+        "--ada_ops",
+        nargs="+",
+        default=None,
+        choices=ADA_OPS,
+        help="ADA's transforms (default: the bundles' ada_ops, every one but cutout)",
+    )
     parser.add_argument("--dataset_dir", default=None, help="images to split (default: the embedded slices)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality")
     args = parser.parse_args(argv)
     if args.kimg <= 0 or (args.ada_kimg is not None and args.ada_kimg <= 0):
         parser.error("--kimg and --ada_kimg are thousands of images, above 0; pass e.g. --kimg 8")
-    if args.ada_kimg is not None and "ada" not in args.augment:
-        parser.error(f"--ada_kimg sets ADA's speed but --augment is {' '.join(args.augment)}; add ada to --augment")
+    for option, value in (("--ada_kimg", args.ada_kimg), ("--ada_ops", args.ada_ops)):
+        if value is not None and "ada" not in args.augment:
+            parser.error(f"{option} is for ADA but --augment is {' '.join(args.augment)}; add ada to --augment")
     return args
 
 
@@ -133,11 +156,7 @@ def main() -> None:
             name = f"{bundle}-{augment}"
             run_dir = args.out / "runs" / name
             shutil.rmtree(run_dir, ignore_errors=True)
-            overrides = {**SIZES[bundle], **budget(bundle, args.kimg, num_train, SIZES[bundle]["batch_size"])}
-            if augment != "none":
-                overrides["augment"] = augment
-            if augment == "ada":
-                overrides["ada_kimg"] = args.kimg / 4 if args.ada_kimg is None else args.ada_kimg
+            overrides = run_overrides(bundle, augment, args, num_train)
             config = ROOT / "bundles" / bundle / "configs" / "train.json"
             print(f"training {name} ...", flush=True)
             seconds = run(bundle_run("training", config_file=config, dataset_dir=train_dir, output_dir=run_dir,

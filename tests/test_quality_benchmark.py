@@ -24,10 +24,22 @@ def test_progressive_bundles_get_images_per_stage():
 @pytest.mark.parametrize(
     ("argv", "phrase"),
     [(["--kimg", "0"], "above 0"), (["--ada_kimg", "-1"], "above 0"),
-     (["--augment", "none", "--ada_kimg", "15"], "add ada to --augment"), (["--augment", "adaa"], "invalid choice")],
+     (["--augment", "none", "--ada_kimg", "15"], "add ada to --augment"), (["--augment", "adaa"], "invalid choice"),
+     (["--augment", "none", "--ada_ops", "flip"], "--ada_ops is for ADA"), (["--ada_ops", "flips"], "invalid choice")],
 )  # fmt: skip
 def test_bad_arguments_stop_before_anything_is_written(argv, phrase, capsys, tmp_path):
     with pytest.raises(SystemExit):
         quality.parse_arguments([*argv, "--out", str(tmp_path / "out")])
     assert phrase in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_ada_runs_get_the_chosen_transforms_and_speed():
+    args = quality.parse_arguments(["--kimg", "48", "--ada_ops", "flip", "rotate", "--augment", "none", "ada"])
+    ada = quality.run_overrides("stylegan2", "ada", args, 40)
+    assert (ada["augment"], ada["ada_kimg"], ada["ada_ops"]) == ("ada", 12.0, ["flip", "rotate"])
+    assert ada["max_epochs"] == 1500 and ada["max_channels"] == 32
+    plain = quality.run_overrides("stylegan2", "none", args, 40)
+    assert not {"augment", "ada_kimg", "ada_ops"} & set(plain)
+    default = quality.run_overrides("stylegan2", "ada", quality.parse_arguments(["--ada_kimg", "15"]), 40)
+    assert default["ada_kimg"] == 15 and "ada_ops" not in default  # the bundle's own list
