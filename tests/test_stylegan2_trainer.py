@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from medgan.augment import Augmentation
 from medgan.bundle import make_train_loader
 from medgan.engines import StyleGAN2Trainer
 from medgan.handlers import GeneratorEMA, ResumableCheckpoint, RunSettings
@@ -14,7 +15,7 @@ from medgan.networks import StyleGAN2Discriminator, StyleGAN2Generator
 NUM_IMAGES, BATCH = 8, 4  # 2 iterations per epoch
 
 
-def make_run(max_epochs: int, ckpt_dir=None, r1_interval: int = 3, pl_interval: int = 2, seed: int = 0):
+def make_run(max_epochs: int, ckpt_dir=None, r1_interval: int = 3, pl_interval: int = 2, seed: int = 0, augment=None):
     torch.manual_seed(seed)
     images = torch.rand(NUM_IMAGES, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
     generator = StyleGAN2Generator(
@@ -51,6 +52,7 @@ def make_run(max_epochs: int, ckpt_dir=None, r1_interval: int = 3, pl_interval: 
         r1_penalty=r1,
         path_length=path_length,
         train_handlers=handlers,
+        augment=augment,
     )
     return trainer, ema
 
@@ -107,3 +109,19 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     assert expected.keys() == actual.keys()
     different = [name for name in expected if not torch.equal(expected[name], actual[name])]
     assert different == []
+
+
+class Doubling(Augmentation):
+    """A deterministic augmentation, x -> 2x, whose Jacobian is 2 I."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images * 2
+
+
+def test_r1_is_taken_through_the_augmentation():
+    # grad_x D(2x) = 2 (grad D)(2x): the reference's penalty is 4x the one taken at the augmented reals
+    trainer, _ = make_run(max_epochs=1, augment=Doubling())
+    real = torch.rand(BATCH, 1, 8, 8, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    at_augmented, _ = R1Penalty()(trainer.discriminator, real * 2)
+    trainer.r1_step(real)
+    torch.testing.assert_close(trainer.r1_penalty.last, 4 * at_augmented.mean())

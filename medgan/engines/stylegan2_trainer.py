@@ -49,7 +49,8 @@ class StyleGAN2Trainer(AdversarialTrainer):
         pl_batch_shrink: the path-length batch is the batch size divided by this (2).
         style_mixing_prob: probability of style mixing per batch (0.9).
         real_label: the reals' target of the logistic loss (1; one-sided label smoothing: 0.9).
-        augment: as in :class:`AdversarialTrainer` (R1 is taken on augmented reals, as in stylegan2-ada-pytorch).
+        augment: as in :class:`AdversarialTrainer`; R1 is the gradient with respect to the reals through the
+            augmentation, as in stylegan2-ada-pytorch.
         r1_penalty, path_length: the regulariser modules (pass the ones saved in the checkpoint); new ones if None.
         amp, epoch_length, non_blocking, train_handlers, prepare_batch, channels_last, torch_compile: as in
             :class:`AdversarialTrainer`.
@@ -138,8 +139,11 @@ class StyleGAN2Trainer(AdversarialTrainer):
         return interval <= 1 or (self.state.iteration - 1) % interval == 0
 
     def r1_step(self, real: torch.Tensor) -> None:
-        """One discriminator update on the lazy R1 term."""
-        penalty, logits = self.r1_penalty(uncompiled(self.discriminator), real)
+        """One discriminator update on the lazy R1 term: the gradient of D(augment(x)) with respect to the real
+        images x themselves, through the augmentation (stylegan2-ada-pytorch's Dreg phase), so its Jacobian (the
+        resampling filters, a contrast factor) is part of the penalty."""
+        discriminator = uncompiled(self.discriminator)
+        penalty, logits = self.r1_penalty(lambda images: discriminator(self.augment(images)), real)
         loss = (penalty.mean() * (self.r1_gamma / 2) + logits.mean() * 0) * max(self.r1_interval, 1)
         self._optimise(loss, self.d_optimizer, self.d_scaler)
 
@@ -155,7 +159,7 @@ class StyleGAN2Trainer(AdversarialTrainer):
     def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         terms = super().discriminator_step(real)
         if self.r1_gamma > 0 and self.is_due(self.r1_interval):
-            self.r1_step(self.augment(real))  # R1 on augmented reals, as stylegan2-ada-pytorch's Dreg phase
+            self.r1_step(real)
         terms["r1_penalty"] = self.r1_penalty.last.clone()
         return terms
 
