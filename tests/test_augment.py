@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from medgan.augment import AdaptiveAugmentation, DiffAugment, NoAugmentation, build_augmentation, geometry
 from medgan.augment.ada import ADA_OPS
 from medgan.augment.base import flip_axes
-from medgan.layers.minibatch_std import MinibatchStd
 from medgan.losses import AdversarialLoss
 
 
@@ -137,26 +136,6 @@ def test_one_transform_per_image_shared_by_its_channels(spatial_dims, kind):
     augment = ada(spatial_dims, 1.0) if kind == "ada" else DiffAugment(["translation", "cutout"])
     out = augment(x)
     torch.testing.assert_close(out[:, 1:], out[:, :1].expand_as(out[:, 1:]))
-
-
-@pytest.mark.parametrize("spatial_dims", [2, 3])
-@pytest.mark.parametrize(("batch", "group_size", "groups"), [(8, 4, 2), (6, 4, 2), (5, 4, 5)])
-def test_ada_per_group_shares_each_draw_within_a_minibatch_std_group(spatial_dims, batch, group_size, groups):
-    # MinibatchStd groups sample i with i mod (B / G); a batch of 6 takes groups of 3, a batch of 5 groups of 1
-    x = images(spatial_dims, batch=1).expand(batch, *images(spatial_dims).shape[1:]).contiguous()  # B copies
-    torch.manual_seed(3)
-    out = ada(spatial_dims, 1.0, ops=ADA_OPS, group_size=group_size)(x)
-    for i in range(batch):
-        assert torch.equal(out[i], out[i % groups]), i
-    assert not torch.allclose(out[0], out[1])  # two groups, two draws
-    if groups < batch:  # copies augmented alike: the group statistic is sqrt(1e-8), as for unaugmented copies
-        statistic = MinibatchStd(group_size)(out)[:, -1]
-        torch.testing.assert_close(statistic, torch.full_like(statistic, 1e-4))
-
-
-def test_ada_group_size_below_1_is_refused():
-    with pytest.raises(ValueError, match="group_size must be 1 or more"):
-        ada(2, 0.5, group_size=0)
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])

@@ -158,11 +158,3 @@ def test_a_checkpoint_of_an_earlier_medgan_without_augmentation_resumes(tmp_path
         f"{newest} holds no d_optimizer (written by another medgan version or bundle); resume it with the medgan "
         "that wrote it, or train into a new --output_dir."
     )
-
-
-@pytest.mark.parametrize("name", ["pggan", "stylegan", "stylegan2"])
-def test_ada_per_group_draws_per_minibatch_std_group_of_the_critic(name, tmp_path):
-    small = {**TINY[name], "augment": "ada", "minibatch_group_size": 2}
-    shared = parsed(name, tmp_path / "on", "augmentation", **small, ada_per_group=True)
-    own = parsed(name, tmp_path / "off", "augmentation", **small, ada_per_group=False)
-    assert (shared.group_size, own.group_size) == (2, 1)
