@@ -64,7 +64,6 @@ def split(dataset_dir: str | None, out: Path) -> tuple[Path, Path, int]:
 
 
 AUGMENTS = ("none", "ada", "diffaugment")
-MINIBATCH_STD = ("pggan", "stylegan", "stylegan2")  # the critics with a minibatch standard deviation
 
 
 def budget(bundle: str, kimg: float, num_train: int, batch_size: int) -> dict:
@@ -87,8 +86,6 @@ def run_overrides(bundle: str, augment: str, args: argparse.Namespace, num_train
         overrides["ada_kimg"] = args.kimg / 4 if args.ada_kimg is None else args.ada_kimg
         if args.ada_ops is not None:
             overrides["ada_ops"] = list(args.ada_ops)
-        if args.ada_per_group is not None and bundle in MINIBATCH_STD:
-            overrides["ada_per_group"] = args.ada_per_group
     return overrides
 
 
@@ -137,24 +134,13 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         choices=ADA_OPS,
         help="ADA's transforms (default: the bundles' ada_ops, every one but cutout)",
     )
-    parser.add_argument(
-        "--ada_per_group",
-        choices=("true", "false"),
-        default=None,
-        help="whether ADA's transforms are drawn per minibatch-std group (pggan, stylegan, stylegan2; default: the "
-        "bundles' ada_per_group)",
-    )
     parser.add_argument("--dataset_dir", default=None, help="images to split (default: the embedded slices)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality")
     args = parser.parse_args(argv)
     if args.kimg <= 0 or (args.ada_kimg is not None and args.ada_kimg <= 0):
         parser.error("--kimg and --ada_kimg are thousands of images, above 0; pass e.g. --kimg 8")
-    for option, value in (
-        ("--ada_kimg", args.ada_kimg),
-        ("--ada_ops", args.ada_ops),
-        ("--ada_per_group", args.ada_per_group),
-    ):
+    for option, value in (("--ada_kimg", args.ada_kimg), ("--ada_ops", args.ada_ops)):
         if value is not None and "ada" not in args.augment:
             parser.error(f"{option} is for ADA but --augment is {' '.join(args.augment)}; add ada to --augment")
     return args

@@ -38,15 +38,14 @@ def build_augmentation(
     flips: Sequence[str] = ("left-right",),
     ada_ops: Sequence[str] = DEFAULT_ADA_OPS,
     policy: Sequence[str] = POLICIES,
-    group_size: int = 1,
 ) -> Augmentation:
     """The augmentation a bundle's keys describe: ``kind`` one of :data:`AUGMENT_KINDS`; ``p``, ``target``,
-    ``interval``, ``kimg``, ``flips``, ``ada_ops`` and ``group_size`` for ``"ada"`` (:class:`AdaptiveAugmentation`),
-    ``policy`` for ``"diffaugment"`` (:class:`DiffAugment`)."""
+    ``interval``, ``kimg``, ``flips`` and ``ada_ops`` for ``"ada"`` (:class:`AdaptiveAugmentation`), ``policy`` for
+    ``"diffaugment"`` (:class:`DiffAugment`)."""
     if kind == "none":
         return NoAugmentation()
     if kind == "ada":
-        return AdaptiveAugmentation(spatial_dims, p, target, interval, kimg, flips, ada_ops, group_size)
+        return AdaptiveAugmentation(spatial_dims, p, target, interval, kimg, flips, ada_ops)
     if kind == "diffaugment":
         return DiffAugment(policy)
     raise ValueError(f"augment {kind!r} is not known; use one of {', '.join(AUGMENT_KINDS)}.")

@@ -26,13 +26,6 @@ The pipeline follows the reference's 'bgc' order and strengths, adapted to medic
   (off by default, as in 'bgc': a box of half the size per axis at a uniform position, filled with -1, the
   background, where the reference fills 0).
 The reference's luma flip, hue and saturation rotations assume colour photographs and are left out.
-
-``group_size`` > 1 (medgan's, not in the reference): the images of one group of the critic's minibatch standard
-deviation (:class:`medgan.layers.MinibatchStd`: sample i of B in group i mod (B / group)) share one draw of every
-transform, so that statistic measures how different the images themselves are, not how differently they were
-augmented. With a transform per image, 4 copies of one fake at p = 0.1 gave a trained StyleGAN2 critic's statistic
-0.84 against 0.96 for 4 different reals (0 against 0.56 unaugmented): the critic no longer sees a generator that
-makes one image. Each image's own transform has the same distribution either way.
 """
 
 from __future__ import annotations
@@ -45,7 +38,6 @@ import torch.distributed as dist
 
 from medgan.augment import geometry
 from medgan.augment.base import Augmentation, flip_axes
-from medgan.layers.minibatch_std import group_size_for
 
 ADA_OPS = (
     "flip", "integer_translation", "scale", "rotate", "aniso", "fractional_translation",
@@ -67,8 +59,6 @@ class AdaptiveAugmentation(Augmentation):
         kimg: thousands of real images over which ``p`` can rise from 0 to 1 (500).
         flips: anatomical axes that may be mirrored (:data:`medgan.augment.base.AXIS_NAMES`).
         ops: the transforms used, a subset of :data:`ADA_OPS`.
-        group_size: images per minibatch-std group sharing their transforms (the critic's ``minibatch_group_size``;
-            1: a draw per image, as the reference).
     """
 
     def __init__(
@@ -80,7 +70,6 @@ class AdaptiveAugmentation(Augmentation):
         kimg: float = 500.0,
         flips: Sequence[str] = ("left-right",),
         ops: Sequence[str] = DEFAULT_ADA_OPS,
-        group_size: int = 1,
     ) -> None:
         super().__init__()
         unknown = sorted(set(ops) - set(ADA_OPS))
@@ -88,9 +77,6 @@ class AdaptiveAugmentation(Augmentation):
             raise ValueError(f"unknown ADA transform {unknown[0]!r}; use any of {', '.join(ADA_OPS)}.")
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p}.")
-        if group_size < 1:
-            raise ValueError(f"group_size must be 1 or more, got {group_size}.")
-        self.group_size = group_size
         self.spatial_dims = spatial_dims
         self.flip_axes = flip_axes(flips, spatial_dims)
         self.ops = frozenset(ops)
@@ -177,54 +163,42 @@ class AdaptiveAugmentation(Augmentation):
             matrix = matrix @ geometry.rotation(angle, n, plane)
         return matrix
 
-    def intensity(self, images: torch.Tensor, groups: int | None = None) -> torch.Tensor:
-        """Brightness, contrast, gamma and cutout, each with probability ``p``, drawn for ``groups`` images (default:
-        all) and repeated over the batch, so image i gets draw i mod ``groups``."""
+    def intensity(self, images: torch.Tensor) -> torch.Tensor:
+        """Brightness, contrast, gamma and cutout, each per image with probability ``p``."""
         batch_size, device, p, ops = images.shape[0], images.device, float(self.strength), self.ops
-        groups = groups or batch_size
-        shape = (groups, *[1] * (images.ndim - 1))
-
-        def tiled(draw: torch.Tensor) -> torch.Tensor:
-            return draw.repeat(batch_size // groups, *[1] * (draw.ndim - 1))
+        shape = (batch_size, *[1] * (images.ndim - 1))
 
         def chosen() -> torch.Tensor:
-            return tiled(self._chosen(groups, p, device).view(shape))
+            return self._chosen(batch_size, p, device).view(shape)
 
         if "brightness" in ops:
-            offset = tiled(torch.randn(shape, device=device) * BRIGHTNESS_STD)
+            offset = torch.randn(shape, device=device) * BRIGHTNESS_STD
             images = torch.where(chosen(), images + offset, images)
         if "contrast" in ops:
-            factor = tiled(torch.exp2(torch.randn(shape, device=device) * CONTRAST_STD))
+            factor = torch.exp2(torch.randn(shape, device=device) * CONTRAST_STD)
             mean = images.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
             images = torch.where(chosen(), (images - mean) * factor + mean, images)
         if "gamma" in ops:
-            power = tiled(torch.exp2(torch.randn(shape, device=device) * GAMMA_STD))
+            power = torch.exp2(torch.randn(shape, device=device) * GAMMA_STD)
             unit = ((images + 1) / 2).clamp(min=1e-4)  # the pow's gradient at 0 is infinite for powers below 1
             images = torch.where(chosen(), unit.pow(power) * 2 - 1, images)
         if "cutout" in ops:
-            mask = chosen()
-            centre = tiled(torch.rand(groups, images.ndim - 2, device=device))
-            images = torch.where(mask, cutout(images, CUTOUT_SIZE, fill=-1.0, centre=centre), images)
+            images = torch.where(chosen(), cutout(images, CUTOUT_SIZE, fill=-1.0), images)
         return images
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, *spatial) -> same shape, each image (or each minibatch-std group, see ``group_size``) transformed
-        with probability ``p`` per transform."""
+        """(B, C, *spatial) -> same shape, each image transformed with probability ``p`` per transform."""
         if float(self.strength) == 0.0:
             return images
-        batch_size = images.shape[0]
-        groups = batch_size // group_size_for(batch_size, self.group_size)
-        matrix = self.geometric(groups, images.shape[2:], images.device)
-        matrix = matrix.repeat(batch_size // groups, 1, 1)
-        return self.intensity(geometry.resample(images, matrix), groups)
+        matrix = self.geometric(images.shape[0], images.shape[2:], images.device)
+        return self.intensity(geometry.resample(images, matrix))
 
 
-def cutout(images: torch.Tensor, size: float, fill: float, centre: torch.Tensor | None = None) -> torch.Tensor:
+def cutout(images: torch.Tensor, size: float, fill: float) -> torch.Tensor:
     """``images`` with one box per image set to ``fill``: ``size`` of the image's extent along every axis, centred at
-    ``centre`` (B, n) in [0, 1) of the extent (default: uniform), possibly cut by the border."""
+    a uniform position (it may be cut by the border)."""
     batch_size, n = images.shape[0], images.ndim - 2
-    if centre is None:
-        centre = torch.rand(batch_size, n, device=images.device)
+    centre = torch.rand(batch_size, n, device=images.device)
     inside = torch.ones((batch_size, *images.shape[2:]), dtype=torch.bool, device=images.device)
     for axis, length in enumerate(images.shape[2:]):
         position = (torch.arange(length, device=images.device) + 0.5) / length

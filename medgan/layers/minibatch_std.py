@@ -12,9 +12,8 @@ from torch import nn
 __all__ = ["MinibatchStd"]
 
 
-def group_size_for(batch_size: int, group_size: int) -> int:
-    """The largest group size <= ``group_size`` that divides ``batch_size`` (the reference requires it divides).
-    :class:`MinibatchStd` puts sample i of a batch of B into group i mod (B / size)."""
+def _group_size_for(batch_size: int, group_size: int) -> int:
+    """The largest group size <= ``group_size`` that divides ``batch_size`` (the reference requires it divides)."""
     size = min(group_size, batch_size)
     while batch_size % size:
         size -= 1
@@ -43,7 +42,7 @@ class MinibatchStd(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, channels = x.shape[0], x.shape[1]
         spatial = list(x.shape[2:])
-        group = group_size_for(batch, self.group_size)
+        group = _group_size_for(batch, self.group_size)
         stats = x.reshape([group, -1, self.num_channels, channels // self.num_channels] + spatial)
         stats = stats - stats.mean(dim=0)
         stats = (stats.square().mean(dim=0) + 1e-8).sqrt()  # (B/G, F, C/F, *spatial)
