@@ -43,3 +43,26 @@ def test_ada_runs_get_the_chosen_transforms_and_speed():
     assert not {"augment", "ada_kimg", "ada_ops"} & set(plain)
     default = quality.run_overrides("stylegan2", "ada", quality.parse_arguments(["--ada_kimg", "15"]), 40)
     assert default["ada_kimg"] == 15 and "ada_ops" not in default  # the bundle's own list
+
+
+def test_slice_step_keeps_every_nth_slice_before_the_split(tmp_path):
+    import numpy as np
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(10):  # slice k: a ramp (not a label map) with its brightest pixel at flat position 5 k
+        image = np.linspace(0, 1, 64, dtype=np.float32)
+        image[5 * index] = 2
+        np.save(images / f"s{index:02d}.npy", image.reshape(8, 8))
+    train, heldout, num_train = quality.split(str(images), tmp_path / "out", step=3)  # slices 0, 3, 6, 9
+
+    def sources(folder):
+        return [int(np.load(path).argmax()) // 5 for path in sorted(folder.glob("*.npy"))]
+
+    assert (num_train, sources(train), sources(heldout)) == (2, [0, 6], [3, 9])
+
+
+def test_slice_step_below_one_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        quality.parse_arguments(["--slice_step", "0"])
+    assert "at least 1" in capsys.readouterr().err
