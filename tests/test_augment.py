@@ -118,6 +118,19 @@ def test_ada_is_the_identity_at_p_0_and_changes_every_image_at_p_1(spatial_dims)
     assert all(not torch.allclose(out[i], x[i]) for i in range(len(x)))
 
 
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_an_image_that_draws_no_transform_passes_bit_for_bit_with_an_identity_gradient(spatial_dims):
+    class NothingDrawn(AdaptiveAugmentation):  # p > 0, so the whole augmented path runs, but no image is chosen
+        def _chosen(self, batch_size, probability, device):
+            return torch.zeros(batch_size, dtype=torch.bool, device=device)
+
+    x = images(spatial_dims).requires_grad_(True)
+    out = NothingDrawn(spatial_dims, p=0.5, flips=["left-right"], ops=ADA_OPS)(x)
+    weights = torch.randn_like(x)
+    (out * weights).sum().backward()
+    assert torch.equal(out, x) and torch.equal(x.grad, weights)
+
+
 @pytest.mark.parametrize("op", ADA_OPS)
 def test_each_ada_transform_alone_changes_images_at_p_1(op):
     x = images(2, batch=8, size=32)  # shifts of up to 4 pixels: rarely 0 along both axes
