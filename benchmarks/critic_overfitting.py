@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from stylegan2_run import load_run, load_slices
 
+from medgan.errors import BadInputError
+
 
 def scores(critic: torch.nn.Module, images: torch.Tensor, batch_size: int, repeats: int) -> torch.Tensor:
     """(repeats * N,) logits of ``images`` (N, C, *spatial), each pass over them in a new random order."""
@@ -47,8 +49,9 @@ def main() -> None:
             settings, generator, critic = load_run(run_dir)
             shape = settings["image_shape"]
             train, heldout = (load_slices(args.data_dir / name, shape) for name in ("train", "heldout"))
-        except FileNotFoundError as error:
-            parser.error(f"{error}; pass StyleGAN2 run folders and the data folder benchmarks/quality.py wrote")
+        except (FileNotFoundError, BadInputError) as error:
+            hint = "pass StyleGAN2 run folders and the data folder benchmarks/quality.py wrote"
+            parser.error(f"{str(error).rstrip('.')}; {hint}")
         torch.manual_seed(0)
         with torch.no_grad():
             samples = generator(torch.randn(len(train), settings["latent_size"]))

@@ -22,6 +22,7 @@ import torch
 from stylegan2_run import load_run, load_slices
 
 from medgan.augment import AdaptiveAugmentation
+from medgan.errors import BadInputError
 from medgan.layers.minibatch_std import MinibatchStd
 
 
@@ -36,8 +37,8 @@ def main() -> None:
     try:
         settings, generator, critic = load_run(args.run_dir)
         real = load_slices(args.dataset_dir, settings["image_shape"])
-    except FileNotFoundError as error:
-        parser.error(f"{error}; pass a StyleGAN2 run folder and the slices it trained on")
+    except (FileNotFoundError, BadInputError) as error:
+        parser.error(f"{str(error).rstrip('.')}; pass a StyleGAN2 run folder and the slices it trained on")
     torch.set_num_threads(1)
     statistic: list[float] = []
     layer = next(module for module in critic.modules() if isinstance(module, MinibatchStd))

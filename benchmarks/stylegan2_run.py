@@ -21,7 +21,8 @@ from medgan.networks import StyleGAN2Discriminator, StyleGAN2Generator  # noqa: 
 
 def load_run(run_dir: Path) -> tuple[dict, StyleGAN2Generator, StyleGAN2Discriminator]:
     """(settings, generator, critic) of a StyleGAN2 bundle's output folder, in eval mode, on the CPU. The critic's
-    minibatch group is the bundle's default (4). Raises FileNotFoundError when the folder has no checkpoint."""
+    minibatch group is the bundle's default (4). Raises FileNotFoundError when the folder has no checkpoint and
+    :class:`medgan.errors.BadInputError` when it holds another bundle's model."""
     checkpoints = checkpoint_files(run_dir / "checkpoints")
     if not checkpoints:
         raise FileNotFoundError(f"no checkpoints in {run_dir / 'checkpoints'}")
