@@ -10,8 +10,9 @@ process and then writes 25 samples:
 - ``reference``: the reference's ``main_train.py --train_mode generation --not_cuda`` and ``evaluate_model.py``,
   started through this file (``--launch-reference``), which applies the compatibility shims of
   :func:`install_reference_shims` before running the script unchanged. The reference reads an RGB copy of the gray
-  input (its ``--nc_im 1`` path does not work: its ``rgb2gray`` refuses the (H, W, 1) images of its own resize),
-  and its samples are read back as gray.
+  input and its samples are read back as gray. By default it trains on three channels (its ``--nc_im 3``: three
+  channels of noise at the coarsest stage, an RGB generator and critic), as it does for every input;
+  ``--reference_channels 1`` trains it on one (``--nc_im 1``), as medgan trains on a gray scan.
 - ``medgan-nocbam`` and ``medgan``: ``python -m monai.bundle run training`` with the bundle's ``train.json``
   (``--cbam false`` / the default CBAM), then ``run inferring`` with its ``inference.json``, exactly as a user runs
   them from the repository root.
@@ -115,6 +116,8 @@ class Configuration:
     layers: int = 3
     kernel_size: int = 3
     lrelu_alpha: float = 0.05
+    # the reference only: the channels it trains on (3: its default, RGB, for every input; 1: gray, as medgan)
+    reference_channels: int = 3
     # medgan only: more train.json overrides for both medgan runs (an ablation or a candidate default)
     medgan_args: tuple[str, ...] = ()
 
@@ -140,6 +143,7 @@ KEY_MAP = (
     ("layers", "num_layers", "num_layer"),
     ("kernel_size", "kernel_size", "ker_size"),
     ("lrelu_alpha", "lrelu_alpha", "lrelu_alpha"),
+    ("reference_channels", None, "nc_im"),  # medgan trains on the image's own channels (one for a gray scan)
 )
 
 
@@ -162,7 +166,11 @@ def install_reference_shims() -> None:
        itself wrote) and ``map_location="cpu"``; ``torch.cuda.current_device`` returns 0 (``evaluate_model.py``
        asks for it to build a CUDA ``map_location`` before loading);
     3. ``functions.save_image`` writes PNG where the reference writes JPEG, so its samples are lossless, like
-       medgan's (a harness choice, not a compatibility fix).
+       medgan's (a harness choice, not a compatibility fix);
+    4. its ``--nc_im 1`` (gray) path: ``rgb2gray`` (in ``functions`` and ``imresize``) takes a one-channel array
+       (H, W, 1), which the reference's own resize hands back on a 0-255 scale, as gray (divided by 255; skimage's
+       ``rgb2gray`` refuses it), and ``plt.imsave`` writes two-dimensional (gray) images with a gray colour map
+       (matplotlib's default, viridis, would colour them). Three-channel runs pass through both unchanged.
     """
     stub = types.ModuleType("albumentations")
     for name in ALBUMENTATIONS_NAMES:
@@ -178,9 +186,31 @@ def install_reference_shims() -> None:
     torch.cuda.current_device = lambda: 0
 
     import ConSinGAN.functions as functions  # the reference's, on sys.path
+    import ConSinGAN.imresize as resize
 
     save_image = functions.save_image
     functions.save_image = lambda name, image: save_image(str(Path(name).with_suffix(".png")), image)
+    functions.plt = types.SimpleNamespace(imsave=_imsave_gray_in_gray)
+    for module in (functions, resize):
+        module.color = types.SimpleNamespace(rgb2gray=_rgb2gray_of_one_channel)
+
+
+def _rgb2gray_of_one_channel(image: np.ndarray) -> np.ndarray:
+    """skimage's ``rgb2gray``, except that a one-channel (H, W, 1) array on a 0-255 scale is returned as (H, W)
+    in [0, 1]."""
+    from skimage import color
+
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return image[..., 0] / 255.0
+    return color.rgb2gray(image)
+
+
+def _imsave_gray_in_gray(name: str, image: np.ndarray, **kwargs) -> None:
+    """matplotlib's ``imsave``, with a gray colour map for a two-dimensional image."""
+    import matplotlib.pyplot as plt
+
+    plt.imsave(name, image, **({"cmap": "gray"} if np.ndim(image) == 2 else {}), **kwargs)
 
 
 def _unavailable(name: str):
@@ -479,9 +509,13 @@ def mean_result(results: list[dict]) -> dict:
 
 
 def run_label(run: str, configuration: dict) -> str:
-    """The table's name of ``run``, with the medgan-only overrides where there are any."""
+    """The table's name of ``run``: with the medgan-only overrides where there are any, and with ``--nc_im 1``
+    for a reference trained on one channel."""
     extra = configuration.get("medgan_args") or ()
-    return f"{RUNS[run]} {' '.join(extra)}" if extra and run != "reference" else RUNS[run]
+    if run == "reference":
+        channels = configuration.get("reference_channels", Configuration.reference_channels)
+        return RUNS[run] if channels == Configuration.reference_channels else f"{RUNS[run]} --nc_im {channels}"
+    return f"{RUNS[run]} {' '.join(extra)}" if extra else RUNS[run]
 
 
 def markdown(results: dict) -> str:
@@ -554,6 +588,8 @@ def parse_arguments() -> argparse.Namespace:
                         help="more train.json overrides for the medgan runs, e.g. '--noise_amp 0.3'")  # fmt: skip
     for field in CLI_KEYS:
         parser.add_argument(f"--{field}", type=int, default=getattr(defaults, field))
+    parser.add_argument("--reference_channels", type=int, choices=(1, 3), default=defaults.reference_channels,
+                        help="the reference's channels: 3 (its default, RGB) or 1 (gray, as medgan)")  # fmt: skip
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"consingan-reference-{stamp}")
     args = parser.parse_args()
@@ -583,6 +619,7 @@ def configuration(args: argparse.Namespace) -> Configuration:
     return Configuration(
         **fields,
         active_stages=min(Configuration.active_stages, args.stages),
+        reference_channels=args.reference_channels,
         medgan_args=tuple(shlex.split(args.medgan_args)),
     )
 

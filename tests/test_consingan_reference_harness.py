@@ -60,6 +60,14 @@ def test_medgan_only_overrides_go_last_and_name_the_medgan_rows():
     assert harness.run_label("reference", configuration) == harness.RUNS["reference"]
 
 
+def test_the_reference_trains_on_one_channel_when_asked():
+    assert harness.reference_arguments(harness.Configuration())[-2:] == ["--nc_im", "3"]  # its default, explicit
+    gray = harness.Configuration(reference_channels=1)
+    assert harness.reference_arguments(gray)[-2:] == ["--nc_im", "1"]
+    assert "--nc_im" not in harness.medgan_overrides(gray)
+    assert harness.run_label("reference", {"reference_channels": 1}) == f"{harness.RUNS['reference']} --nc_im 1"
+
+
 def test_stage_times_and_shapes_are_read_from_the_logs():
     medgan_log = "x - Epoch[1] Complete. Time taken: 00:00:07.493\ny\nz - Epoch[2] Complete. Time taken: 01:02:03.5\n"
     assert harness.medgan_stage_seconds(medgan_log) == [7.493, 3723.5]
@@ -111,7 +119,13 @@ def test_the_shims_patch_loading_saving_and_albumentations(tmp_path, monkeypatch
     package = tmp_path / "ConSinGAN"
     package.mkdir()
     (package / "__init__.py").touch()
-    (package / "functions.py").write_text("saved = []\ndef save_image(name, image):\n    saved.append(name)\n")
+    (package / "functions.py").write_text(
+        "import matplotlib.pyplot as plt\nfrom skimage import color\nsaved = []\n"
+        "def save_image(name, image):\n    saved.append(name)\n    plt.imsave(name, image, vmin=0, vmax=1)\n"
+        "def gray(image):\n    return color.rgb2gray(image)\n"
+    )
+    gray_module = "from skimage import color\ndef gray(image):\n    return color.rgb2gray(image)\n"
+    (package / "imresize.py").write_text(gray_module)
     calls = []
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: calls.append(kwargs))
     monkeypatch.setattr(torch.cuda, "current_device", torch.cuda.current_device)
@@ -119,21 +133,33 @@ def test_the_shims_patch_loading_saving_and_albumentations(tmp_path, monkeypatch
     monkeypatch.syspath_prepend(str(tmp_path))
     harness.install_reference_shims()
     import ConSinGAN.functions as functions
+    import ConSinGAN.imresize as resize
 
-    functions.save_image("stage/gen_sample_3.jpg", None)
+    gray = np.array([[0.0, 0.2], [0.6, 1.0]])  # what the reference's convert_image_np gives for --nc_im 1
+    functions.save_image(str(tmp_path / "gen_sample_3.jpg"), gray)
     torch.load("G.pth", map_location="cuda:0")
-    assert functions.saved == ["stage/gen_sample_3.png"]
+    assert functions.saved == [str(tmp_path / "gen_sample_3.png")]
+    written = np.asarray(Image.open(tmp_path / "gen_sample_3.png").convert("RGB")).astype(int)
+    assert (written == np.rint(gray * 255)[..., None]).all()  # gray values, not viridis colours
+    one_channel = np.array([[[0], [51]], [[255], [102]]], dtype=np.float64)  # the reference's own resize, 0-255
+    for module in (functions, resize):
+        assert module.gray(one_channel) == pytest.approx(np.array([[0.0, 0.2], [1.0, 0.4]]))
+        rgb = np.random.default_rng(0).integers(0, 256, (3, 4, 3)).astype(np.uint8)
+        from skimage import color
+
+        assert module.gray(rgb) == pytest.approx(color.rgb2gray(rgb))  # three channels: skimage's, unchanged
     assert calls == [{"map_location": "cpu", "weights_only": False}]
     assert torch.cuda.current_device() == 0
     with pytest.raises(RuntimeError, match="IAAAdditiveGaussianNoise"):
         sys.modules["albumentations"].IAAAdditiveGaussianNoise()
-    for name in ("ConSinGAN.functions", "ConSinGAN"):
+    for name in ("ConSinGAN.functions", "ConSinGAN.imresize", "ConSinGAN"):
         sys.modules.pop(name)
 
 
 BAD_SIZES = [
     (["--stages", "0"], "--stages must be a whole number from 1, not 0"),
     (["--seed", "-1"], "--seed must be a whole number from 0, not -1"),
+    (["--reference_channels", "2"], "argument --reference_channels: invalid choice: 2 (choose from 1, 3)"),
 ]
 
 
