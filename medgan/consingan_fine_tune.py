@@ -164,8 +164,8 @@ def fine_tune(
     with seeded(seed, device), torch.enable_grad():  # the applications run under no_grad
         trainer = ConSinGANFineTuner(
             device, generator, critic,
-            torch.optim.Adam(generator.parameters(), lr=lr, betas=betas),
-            torch.optim.Adam(critic.parameters(), lr=lr, betas=betas),
+            torch.optim.Adam(generator.parameters(), lr=lr, betas=betas, fused=True),
+            torch.optim.Adam(critic.parameters(), lr=lr, betas=betas, fused=True),  # as the training's
             reals, naive_image.to(device), iterations, edit_noise,
             active_scales=settings["active_scales"], lr=lr,
             d_lr=settings["lr"] if settings.get("d_lr") is None else settings["d_lr"],

@@ -36,10 +36,11 @@ def lazy_regularization_adam(
     """Adam for a network regularised every ``interval`` steps: learning rate ``lr * r`` and betas ``beta ** r``
     with ``r = interval / (interval + 1)`` (paper Sec. 3.1, reference ``training_loop``): the separate regularisation
     step taken every ``interval`` steps counts in the budget, also at ``interval`` 1 (r = 1/2); ``interval`` 0 is
-    taken as 1, as :class:`medgan.engines.StyleGAN2Trainer` then regularises every iteration."""
+    taken as 1, as :class:`medgan.engines.StyleGAN2Trainer` then regularises every iteration. Fused (one kernel per
+    step for all parameters), as every bundle's Adam."""
     steps = max(interval, 1)
     ratio = steps / (steps + 1)
-    return torch.optim.Adam(params, lr=lr * ratio, betas=tuple(beta**ratio for beta in betas), eps=eps)
+    return torch.optim.Adam(params, lr=lr * ratio, betas=tuple(beta**ratio for beta in betas), eps=eps, fused=True)
 
 
 class R1Penalty(nn.Module):
