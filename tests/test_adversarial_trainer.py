@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from ignite.engine import Events
 from torch.utils.data import DataLoader, TensorDataset
 
 from medgan.engines import AdversarialTrainer
@@ -150,3 +151,26 @@ def test_a_model_without_its_run_is_not_overwritten(tmp_path):
     with pytest.raises(BadInputError, match="holds no run to resume .* set --output_dir to a new folder"):
         _checkpointed(tmp_path, max_epochs=1)
     assert (tmp_path / "model.pt").read_bytes() == b"a shipped model"
+
+
+def test_loss_plot_waits_min_plot_seconds_between_epochs_and_always_writes_at_the_end(tmp_path, monkeypatch):
+    """Two iterations an epoch; the clock moves 10 s per epoch: with 25 s between plots, epochs 1, 4 and 7
+    write (0, 30 and 60 s), and the end writes again."""
+    import medgan.handlers.loss_plot as loss_plot
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(loss_plot.time, "monotonic", lambda: clock["now"])
+    plotter = LossPlotter(str(tmp_path), min_plot_seconds=25.0)
+    written = []
+    write = plotter.write
+    monkeypatch.setattr(plotter, "write", lambda engine=None: (written.append(engine.state.epoch), write(engine)))
+
+    def tick(engine):
+        clock["now"] += 10.0
+
+    trainer = make_trainer(max_epochs=8, handlers=[plotter])  # 8 images in batches of 4: two iterations an epoch
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, tick)  # after the plotter's handler
+    trainer.run()
+    assert written == [1, 4, 7, 8]
+    assert (tmp_path / "losses.csv").read_text().count("\n") == 1 + 16  # every iteration recorded all the same
+    assert (tmp_path / "loss.png").is_file()

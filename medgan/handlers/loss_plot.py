@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from medgan.utils import loss_terms  # noqa: E402
 
 
 class LossPlotter:
-    """Record the scalar loss terms of the iteration output every ``log_every`` iterations; plot them per epoch.
+    """Record the scalar loss terms of the iteration output every ``log_every`` iterations; plot them per epoch, at
+    most once every ``min_plot_seconds``.
 
     Writes ``<output_dir>/losses.csv`` (iteration and one column per term) and ``<output_dir>/loss.png``
     (one panel per term). Its history is part of the checkpoint (``state_dict``), so a resumed run's plot
@@ -25,7 +27,11 @@ class LossPlotter:
     Args:
         output_dir: folder of the files.
         log_every: iterations between recorded points (each one reads the losses to the host once).
-        plot_every: epochs between plots (also written at the end).
+        plot_every: epochs between plots.
+        min_plot_seconds: an epoch's plot is skipped when the last one was written less than this long ago. A plot
+            takes 0.2-0.6 s on a CPU, and a small data set's epoch can be two iterations of a second each (40
+            slices in batches of 16), so plotting every epoch would take a quarter of such a run. The first epoch
+            and the end of the run (also a terminated one: ignite completes it) always write.
         keys: the output entries to record; default every 0-d tensor entry whose name starts with ``loss`` or
             ends with ``penalty``.
         rank: only rank 0 records and writes.
@@ -36,21 +42,29 @@ class LossPlotter:
         output_dir: str,
         log_every: int = 1,
         plot_every: int = 1,
+        min_plot_seconds: float = 30.0,
         keys: list[str] | None = None,
         rank: int = 0,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.log_every = log_every
         self.plot_every = plot_every
+        self.min_plot_seconds = min_plot_seconds
         self.keys = keys
         self.rank = rank
         self.history: dict[str, list[float]] = {"iteration": []}
+        self._last_plot: float | None = None  # time.monotonic() of the last write
 
     def attach(self, engine: Engine) -> None:
         if self.rank == 0:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.log_every), self.record)
-            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.plot_every), self.write)
+            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.plot_every), self.write_when_due)
             engine.add_event_handler(Events.COMPLETED, self.write)
+
+    def write_when_due(self, engine: Engine | None = None) -> None:
+        """:meth:`write`, unless the last write was less than ``min_plot_seconds`` ago."""
+        if self._last_plot is None or time.monotonic() - self._last_plot >= self.min_plot_seconds:
+            self.write(engine)
 
     def _terms(self, output: Mapping) -> dict[str, float]:
         if self.keys:
@@ -81,6 +95,7 @@ class LossPlotter:
         fig.tight_layout()
         fig.savefig(self.output_dir / "loss.png", dpi=100)
         plt.close(fig)
+        self._last_plot = time.monotonic()
 
     def state_dict(self) -> dict:
         return {"history": self.history}
