@@ -9,8 +9,10 @@ call stack:
 - a top-level key that no config file defines (and that MONAI's ``--tracking`` does not add) stops the run with
   one sentence naming the closest real key, or the new name of a key medgan renamed;
 - a value given for a key whose default is a boolean must be a boolean or one of ``true/false``, ``yes/no``,
-  ``on/off``, ``1/0`` (any case), and is replaced by the boolean before the config is parsed further;
-- a value given for a key whose default is a number must be a number (``--batch_size two`` is one sentence);
+  ``on/off``, ``1/0`` (any case), and is replaced by the boolean before the config is parsed further; so is a
+  nested one (``--g_optimizer#fused false``) whose default in the config files is a boolean;
+- a value given for a key whose default is a number, top-level or nested, must be a number (``--batch_size two``
+  is one sentence);
 - every value must lie in its declared range (:mod:`medgan.setting_ranges`: ``--batch_size 0`` is one sentence),
   related settings must agree (``--padding`` with ``--kernel_size``), and ``--device`` must name a device this
   machine has.
@@ -239,4 +241,36 @@ def check_config_keys() -> None:
         if not _is_expression(config[key]):
             check_setting(bundle, key, config[key])
     check_rules({key: value for key, value in config.items() if not _is_expression(value)})
+    for path, default in _nested_scalars(defaults):
+        _check_nested(parser, config, path, default)
     _adopt_tracking_handlers(parser)
+
+
+def _nested_scalars(tree: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
+    """``(path, value)`` of every boolean or number below the top level of a config (``("g_optimizer", "fused")``,
+    ``("train", "handlers", 3, "save_every")``)."""
+    children = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    found = []
+    for key, value in children:
+        if isinstance(value, (dict, list)):
+            found += _nested_scalars(value, (*path, key))
+        elif path and isinstance(value, (bool, int, float)):
+            found.append(((*path, key), value))
+    return found
+
+
+def _check_nested(parser: ConfigParser, config: dict, path: tuple, default: Any) -> None:
+    """A nested override (``--g_optimizer#fused false``) checked as :func:`checked_value` checks a top-level one, and
+    replaced by the boolean it names; nothing when the config has no value there (the user replaced the part above
+    it)."""
+    value = config
+    for part in path:
+        if isinstance(value, dict) and part in value or isinstance(value, list) and part in range(len(value)):
+            value = value[part]
+        else:
+            return
+    if value == default and type(value) is type(default):
+        return
+    checked = checked_value("#".join(str(part) for part in path), value, default)  # as users type nested keys
+    if checked is not value:
+        _replace(parser, list(path), checked)

@@ -10,12 +10,13 @@ import logging
 import sys
 
 import pytest
+import torch
 from helpers import REPO_ROOT, bundle_copy, read_model, write_pngs
 from monai.bundle import run as run_bundle
 
 from medgan.config_keys import REMOVED, RENAMED, checked_value
 from medgan.errors import BadInputError, find_bad_input
-from medgan.handlers import ResumableCheckpoint
+from medgan.handlers import ResumableCheckpoint, checkpoint_files
 
 BUNDLES = ("consingan", "dcgan", "pggan", "sngan", "stylegan", "stylegan2")
 TINY_CONSINGAN = {"spatial_dims": 2, "num_scales": 3, "max_size": 16, "min_size": 8, "iterations_per_stage": 2,
@@ -99,6 +100,18 @@ def test_cbam_false_turns_cbam_off(tmp_path):
     model, meta = read_model(output_dir)
     assert meta["settings"]["cbam"] is False
     assert not any("attention" in key or "cbam" in key for key in model)
+
+
+def test_a_nested_boolean_given_as_false_is_false(tmp_path):
+    """``--g_optimizer#fused false``: before, the truthy string kept the optimizer fused."""
+    bundle = bundle_copy("consingan", tmp_path)
+    image = write_pngs(tmp_path / "image", 1, shape=(20, 24)) / "image_00_L.png"
+    output_dir = tmp_path / "run"
+    run_bundle("training", config_file=str(bundle / "configs" / "train.json"), output_dir=str(output_dir),
+               image=str(image), **TINY_CONSINGAN, **{"g_optimizer#fused": "false"})  # fmt: skip
+    state = torch.load(checkpoint_files(output_dir / "checkpoints")[-1], map_location="cpu", weights_only=True)
+    assert {group["fused"] for group in state["g_optimizer"]["param_groups"]} == {False}
+    assert {group["fused"] for group in state["d_optimizer"]["param_groups"]} == {True}
 
 
 def test_overwrite_false_in_inference_does_not_overwrite(tmp_path):

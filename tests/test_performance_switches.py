@@ -304,7 +304,7 @@ def test_every_trainer_runs_its_networks_3d_convolutions_on_the_fast_path():
 
 @pytest.mark.parametrize("bundle", ["consingan", "dcgan", "sngan", "pggan", "stylegan", "stylegan2"])
 def test_every_bundle_steps_its_networks_with_fused_adam(bundle, tmp_path):
-    """One kernel per optimizer step for all of a network's parameters (the per-parameter loop cost 3-7 % of a
+    """One kernel per optimizer step for all of a network's parameters (the per-parameter loop cost 2-7 % of a
     ConSinGAN iteration on the CPU, benchmarks/README.md)."""
     from monai.bundle import ConfigParser
 

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from ignite.engine import Engine, Events  # noqa: E402
 
+from medgan.errors import BadInputError  # noqa: E402
 from medgan.utils import loss_terms  # noqa: E402
 
 
@@ -29,9 +30,9 @@ class LossPlotter:
         log_every: iterations between recorded points (each one reads the losses to the host once).
         plot_every: epochs between plots.
         min_plot_seconds: an epoch's plot is skipped when the last one was written less than this long ago. A plot
-            takes 0.2-0.6 s on a CPU, and a small data set's epoch can be two iterations of a second each (40
-            slices in batches of 16), so plotting every epoch would take a quarter of such a run. The first epoch
-            and the end of the run (also a terminated one: ignite completes it) always write.
+            takes 0.2-0.6 s on a CPU, and a small data set's epoch can be two iterations (40 slices in batches of
+            16): plotting every epoch took 31 % of such a StyleGAN2 run (benchmarks/README.md). The first epoch
+            and the end of the run (also a terminated one: ignite completes it) always write. 0: every epoch.
         keys: the output entries to record; default every 0-d tensor entry whose name starts with ``loss`` or
             ends with ``penalty``.
         rank: only rank 0 records and writes.
@@ -46,6 +47,11 @@ class LossPlotter:
         keys: list[str] | None = None,
         rank: int = 0,
     ) -> None:
+        if isinstance(min_plot_seconds, bool) or not isinstance(min_plot_seconds, (int, float)) or min_plot_seconds < 0:
+            raise BadInputError(
+                f"--loss_plotter#min_plot_seconds is a number of seconds from 0, not {min_plot_seconds!r}; "
+                "pass e.g. --loss_plotter#min_plot_seconds 30."
+            )
         self.output_dir = Path(output_dir)
         self.log_every = log_every
         self.plot_every = plot_every
